@@ -1,0 +1,18 @@
+//! wasmvisor: a cosmovisor drop-in supervisor. One module per concern; see DESIGN.md.
+
+pub mod app_args;
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod failpoint;
+pub mod fsutil;
+pub mod install;
+pub mod journal;
+pub mod layout;
+pub mod logging;
+pub mod node_height;
+pub mod progress;
+pub mod supervisor;
+pub mod switch;
+pub mod upgrade_info;
