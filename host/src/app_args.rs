@@ -33,8 +33,14 @@ mod tests {
 
     #[test]
     fn collects_heights_up_to_the_next_flag() {
-        assert_eq!(unsafe_skip_heights(&args("start --unsafe-skip-upgrades 10 x 20 --home /h 30")), vec![10, 20]);
-        assert_eq!(unsafe_skip_heights(&args("start --unsafe-skip-upgrades=5,6")), vec![5, 6]);
+        assert_eq!(
+            unsafe_skip_heights(&args("start --unsafe-skip-upgrades 10 x 20 --home /h 30")),
+            vec![10, 20]
+        );
+        assert_eq!(
+            unsafe_skip_heights(&args("start --unsafe-skip-upgrades=5,6")),
+            vec![5, 6]
+        );
         assert!(unsafe_skip_heights(&args("start --home /h")).is_empty());
     }
 }

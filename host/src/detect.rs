@@ -22,7 +22,10 @@ use crate::upgrade_info::{self, Plan};
 pub fn is_request(plan: &Plan, current: Option<&Plan>, last_accepted_height: Option<u64>) -> bool {
     match current {
         None => last_accepted_height.is_none_or(|h| plan.height > h),
-        Some(cur) => !plan.same_name(cur) || plan.height > last_accepted_height.unwrap_or(cur.height).max(cur.height),
+        Some(cur) => {
+            !plan.same_name(cur)
+                || plan.height > last_accepted_height.unwrap_or(cur.height).max(cur.height)
+        }
     }
 }
 
@@ -66,7 +69,9 @@ pub fn is_staged(layout: &Layout, plan: &Plan) -> bool {
 /// Forgets the staged plan once it has been carried out.
 pub fn clear_staged(layout: &Layout) -> Result<()> {
     match std::fs::remove_file(staged_file(layout)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).context("removing staged-upgrade.json"),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).context("removing staged-upgrade.json")
+        }
         _ => Ok(()),
     }
 }
@@ -89,7 +94,11 @@ mod tests {
     use super::*;
 
     fn plan(name: &str, height: u64) -> Plan {
-        Plan { name: name.into(), height, info: String::new() }
+        Plan {
+            name: name.into(),
+            height,
+            info: String::new(),
+        }
     }
 
     #[test]

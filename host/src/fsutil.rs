@@ -10,8 +10,13 @@ use anyhow::{Context, Result};
 
 /// Atomically replaces `path` with `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("a state file needs a parent directory")?;
-    let name = path.file_name().context("a state file needs a file name")?.to_string_lossy();
+    let dir = path
+        .parent()
+        .context("a state file needs a parent directory")?;
+    let name = path
+        .file_name()
+        .context("a state file needs a file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

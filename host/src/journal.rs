@@ -52,7 +52,9 @@ pub struct Journal {
 
 impl Journal {
     pub fn new(layout: &Layout) -> Self {
-        Journal { path: layout.root().join("upgrade-journal.json") }
+        Journal {
+            path: layout.root().join("upgrade-journal.json"),
+        }
     }
 
     /// The interrupted upgrade, if any. A journal that cannot be parsed is an error:
@@ -99,7 +101,11 @@ mod tests {
         let j = Journal::new(&layout);
         assert_eq!(j.load().unwrap(), None);
         let e = Entry {
-            plan: Plan { name: "v2".into(), height: 5, info: String::new() },
+            plan: Plan {
+                name: "v2".into(),
+                height: 5,
+                info: String::new(),
+            },
             step: Step::BackedUp,
             backup: Some("/b".into()),
         };

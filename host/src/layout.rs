@@ -38,8 +38,16 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(home: impl Into<PathBuf>, daemon_name: impl Into<String>, disable_recase: bool) -> Self {
-        Layout { home: home.into(), daemon_name: daemon_name.into(), disable_recase }
+    pub fn new(
+        home: impl Into<PathBuf>,
+        daemon_name: impl Into<String>,
+        disable_recase: bool,
+    ) -> Self {
+        Layout {
+            home: home.into(),
+            daemon_name: daemon_name.into(),
+            disable_recase,
+        }
     }
 
     pub fn home(&self) -> &Path {
@@ -89,7 +97,11 @@ impl Layout {
 
     /// The folder name of a plan: recased, then path-escaped.
     pub fn folder_name(&self, plan_name: &str) -> String {
-        let name = if self.disable_recase { plan_name.to_owned() } else { plan_name.to_lowercase() };
+        let name = if self.disable_recase {
+            plan_name.to_owned()
+        } else {
+            plan_name.to_lowercase()
+        };
         utf8_percent_encode(&name, PATH_SEGMENT).to_string()
     }
 
@@ -114,7 +126,11 @@ impl Layout {
         let link = self.current_link();
         let target = std::fs::read_link(&link)
             .with_context(|| format!("reading the symlink {}", link.display()))?;
-        Ok(if target.is_absolute() { target } else { self.root().join(target) })
+        Ok(if target.is_absolute() {
+            target
+        } else {
+            self.root().join(target)
+        })
     }
 
     /// The binary `current` names.
@@ -171,7 +187,13 @@ mod tests {
     #[test]
     fn paths_are_under_home() {
         let l = Layout::new("/h", "appd", false);
-        assert_eq!(l.upgrade_bin("V2"), Path::new("/h/cosmovisor/upgrades/v2/bin/appd"));
-        assert_eq!(l.upgrade_info_file(), Path::new("/h/data/upgrade-info.json"));
+        assert_eq!(
+            l.upgrade_bin("V2"),
+            Path::new("/h/cosmovisor/upgrades/v2/bin/appd")
+        );
+        assert_eq!(
+            l.upgrade_info_file(),
+            Path::new("/h/data/upgrade-info.json")
+        );
     }
 }

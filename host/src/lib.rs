@@ -2,6 +2,7 @@
 
 pub mod app_args;
 pub mod backup;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -12,7 +13,10 @@ pub mod journal;
 pub mod layout;
 pub mod logging;
 pub mod node_height;
+pub mod preupgrade;
 pub mod progress;
 pub mod supervisor;
 pub mod switch;
+pub mod upgrade;
 pub mod upgrade_info;
+pub mod watch;

@@ -23,7 +23,12 @@ pub async fn query(bin: &Path, home: &Path) -> Result<u64> {
         .output();
     let out = tokio::time::timeout(STATUS_TIMEOUT, run)
         .await
-        .map_err(|_| anyhow!("`{} status` did not answer within {STATUS_TIMEOUT:?}", bin.display()))?
+        .map_err(|_| {
+            anyhow!(
+                "`{} status` did not answer within {STATUS_TIMEOUT:?}",
+                bin.display()
+            )
+        })?
         .with_context(|| format!("running `{} status`", bin.display()))?;
     if !out.status.success() {
         bail!("`{} status` failed ({})", bin.display(), out.status);
@@ -40,8 +45,12 @@ pub fn parse_status(output: &[u8]) -> Result<u64> {
         .or_else(|| doc.get("result").and_then(|r| r.get("sync_info")))
         .ok_or_else(|| anyhow!("the status output has no sync_info"))?;
     match info.get("latest_block_height") {
-        Some(Value::String(s)) => s.parse().with_context(|| format!("latest_block_height {s:?} is not a number")),
-        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| anyhow!("latest_block_height {n} is not a height")),
+        Some(Value::String(s)) => s
+            .parse()
+            .with_context(|| format!("latest_block_height {s:?} is not a number")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| anyhow!("latest_block_height {n} is not a height")),
         _ => bail!("the status output has no latest_block_height"),
     }
 }
@@ -52,9 +61,18 @@ mod tests {
 
     #[test]
     fn reads_cometbft_and_legacy_shapes() {
-        assert_eq!(parse_status(br#"{"sync_info":{"latest_block_height":"42"}}"#).unwrap(), 42);
-        assert_eq!(parse_status(br#"{"SyncInfo":{"latest_block_height":"7"}}"#).unwrap(), 7);
-        assert_eq!(parse_status(br#"{"result":{"sync_info":{"latest_block_height":9}}}"#).unwrap(), 9);
+        assert_eq!(
+            parse_status(br#"{"sync_info":{"latest_block_height":"42"}}"#).unwrap(),
+            42
+        );
+        assert_eq!(
+            parse_status(br#"{"SyncInfo":{"latest_block_height":"7"}}"#).unwrap(),
+            7
+        );
+        assert_eq!(
+            parse_status(br#"{"result":{"sync_info":{"latest_block_height":9}}}"#).unwrap(),
+            9
+        );
         assert!(parse_status(br#"{"sync_info":{}}"#).is_err());
         assert!(parse_status(b"Error: connection refused").is_err());
     }

@@ -1,11 +1,29 @@
-//! The run loop (being written by the lead).
+//! The run loop: start the node, notice upgrades, carry them out, restart.
+//!
+//! One current-thread tokio runtime: the supervisor spends its life waiting (for the
+//! node, a signal, an inotify event or a poll tick) and must stay cheap while idle.
+//! Before any binary is started, an upgrade that is already pending is carried out
+//! (cosmovisor starts the old binary first, #25861), an interrupted one is resumed
+//! from the journal, and a node that dies at its upgrade height is upgraded rather
+//! than reported as a crash (#22731).
 
 use std::ffi::OsString;
-use std::process::ExitCode;
+use std::process::{ExitCode, ExitStatus};
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use futures_util::FutureExt;
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
 
+use crate::child::{NodeProcess, exit_code_of};
 use crate::config::Config;
+use crate::detect::{self, Gate};
+use crate::journal::Journal;
+use crate::layout::Layout;
+use crate::upgrade::{Extensions, Upgrade};
+use crate::upgrade_info::{self, Plan};
+use crate::watch::FileWatcher;
 
 /// wasmvisor's own options for `run` (the flags before the app's args).
 #[derive(Debug, Clone, Default)]
@@ -17,6 +35,354 @@ pub struct RunOptions {
 /// Runs the node under supervision until it exits for good. Synchronous: it builds its
 /// own runtime. The returned code is the one the process should exit with.
 pub fn run(config: Config, opts: RunOptions, app_args: Vec<OsString>) -> Result<ExitCode> {
-    let _ = (config, opts, app_args);
-    anyhow::bail!("the run loop is not written yet")
+    run_with(config, opts, app_args, Extensions::default())
+}
+
+/// [`run`] with plugin extensions (resolvers, hooks).
+pub fn run_with(
+    config: Config,
+    _opts: RunOptions,
+    app_args: Vec<OsString>,
+    ext: Extensions,
+) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move { Supervisor::new(config, app_args, ext)?.run().await })
+}
+
+/// What the pending-upgrade check found.
+#[derive(Debug)]
+enum Pending {
+    None,
+    /// An upgrade request waiting for the node to reach its height.
+    Wait(Plan),
+    Ready(Plan),
+    /// The plan's height is in the app's `--unsafe-skip-upgrades`.
+    Skip(Plan),
+}
+
+/// Why supervising one node process ended.
+enum Ended {
+    /// The node exited by itself.
+    Exited(ExitStatus),
+    /// The node exited after we forwarded a termination signal.
+    Terminated(ExitStatus),
+    /// The node was stopped for this upgrade.
+    Upgrade(Plan),
+    /// The node was stopped for a skipped upgrade.
+    Skip(Plan),
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            quit: signal(SignalKind::quit()).context("installing the SIGQUIT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::SIGTERM,
+            _ = self.int.recv() => Signal::SIGINT,
+            _ = self.quit.recv() => Signal::SIGQUIT,
+        }
+    }
+
+    /// A signal that already arrived, if any.
+    fn pending(&mut self) -> Option<Signal> {
+        self.recv().now_or_never()
+    }
+}
+
+struct Supervisor {
+    config: Config,
+    layout: Layout,
+    app_args: Vec<OsString>,
+    skip_heights: Vec<u64>,
+    ext: Extensions,
+    signals: Signals,
+    /// Height of the last plan accepted (or skipped) by this process.
+    last_accepted: Option<u64>,
+    /// The last invalid plan-file error logged, so it is said once, not every poll.
+    last_complaint: Option<String>,
+}
+
+impl Supervisor {
+    fn new(config: Config, app_args: Vec<OsString>, ext: Extensions) -> Result<Self> {
+        let layout = config.layout();
+        Ok(Supervisor {
+            skip_heights: crate::app_args::unsafe_skip_heights(&app_args),
+            config,
+            layout,
+            app_args,
+            ext,
+            signals: Signals::new()?,
+            last_accepted: None,
+            last_complaint: None,
+        })
+    }
+
+    async fn run(mut self) -> Result<ExitCode> {
+        self.preflight()?;
+        let mut watcher = FileWatcher::new(
+            &self.layout.upgrade_info_file(),
+            self.config.poll_interval,
+            !self.config.disable_inotify,
+        )?;
+        self.resume_interrupted().await?;
+        loop {
+            match self.pending().await {
+                Pending::Ready(plan) => {
+                    tracing::info!(name = %plan.name, height = plan.height, "an upgrade is pending; carrying it out before starting the node");
+                    if let Some(code) = self.upgrade(plan).await? {
+                        return Ok(code);
+                    }
+                    continue;
+                }
+                Pending::Skip(plan) => self.note_skipped(&plan),
+                Pending::Wait(_) | Pending::None => {}
+            }
+            let bin = self.layout.current_bin()?;
+            tracing::info!(binary = %bin.display(), args = ?self.app_args, "starting the node");
+            let mut node = NodeProcess::spawn(&bin, &self.app_args)?;
+            match self.supervise(&mut node, &mut watcher).await? {
+                Ended::Terminated(status) => {
+                    tracing::info!(%status, "the node stopped; exiting");
+                    return Ok(exit_code_of(status));
+                }
+                Ended::Exited(status) => {
+                    if let Pending::Ready(_) = self.pending().await {
+                        tracing::warn!(%status, "the node exited at its upgrade height; upgrading");
+                        continue;
+                    }
+                    if !status.success() {
+                        tracing::error!(%status, "the node exited with an error and no upgrade is pending; see its output above");
+                    }
+                    return Ok(exit_code_of(status));
+                }
+                Ended::Upgrade(plan) => {
+                    if let Some(code) = self.upgrade(plan).await? {
+                        return Ok(code);
+                    }
+                }
+                Ended::Skip(plan) => {
+                    tracing::info!(name = %plan.name, height = plan.height, "upgrade height is in --unsafe-skip-upgrades; node stopped, exiting");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
+
+    fn preflight(&self) -> Result<()> {
+        let data = self.layout.data_dir();
+        if !data.is_dir() {
+            bail!(
+                "the data directory {} does not exist; initialise the node (e.g. `{} init`) before `wasmvisor run`",
+                data.display(),
+                self.config.name
+            );
+        }
+        self.layout.ensure_current()?;
+        let bin = self.layout.current_bin()?;
+        if !bin.is_file() {
+            bail!(
+                "the current binary {} is missing; put the node binary there (or run `wasmvisor init <path>`)",
+                bin.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Finishes or discards an upgrade a previous supervisor was killed in.
+    async fn resume_interrupted(&mut self) -> Result<()> {
+        let journal = Journal::new(&self.layout);
+        let Some(entry) = journal.load()? else {
+            return Ok(());
+        };
+        let current = self.layout.current_dir().ok();
+        if current.as_deref() == Some(self.layout.upgrade_dir(&entry.plan.name).as_path()) {
+            tracing::info!(name = %entry.plan.name, "the interrupted upgrade had already switched; finishing it");
+            detect::clear_staged(&self.layout)?;
+            return journal.clear();
+        }
+        let still_wanted = matches!(upgrade_info::read(&self.layout.upgrade_info_file()),
+            Ok(Some(p)) if p.same_name(&entry.plan) && p.height == entry.plan.height);
+        if !still_wanted {
+            tracing::warn!(name = %entry.plan.name, "discarding the journal of an upgrade that upgrade-info.json no longer asks for");
+            return journal.clear();
+        }
+        tracing::info!(name = %entry.plan.name, step = ?entry.step, "resuming an interrupted upgrade");
+        let plan = entry.plan.clone();
+        self.last_accepted = Some(plan.height);
+        Upgrade::new(&self.config, &self.ext, plan, Some(entry))
+            .run()
+            .await
+    }
+
+    /// Reads `data/upgrade-info.json` and decides whether it asks for an upgrade now.
+    async fn pending(&mut self) -> Pending {
+        let Some(plan) = self.read_plan().await else {
+            return Pending::None;
+        };
+        let current = detect::current_plan(&self.layout);
+        if !detect::is_request(&plan, current.as_ref(), self.last_accepted) {
+            return Pending::None;
+        }
+        if self.skip_heights.contains(&plan.height) {
+            return Pending::Skip(plan);
+        }
+        let staged = detect::is_staged(&self.layout, &plan);
+        let height = match self.layout.current_bin() {
+            Ok(bin) => crate::node_height::query(&bin, &self.config.home).await,
+            Err(e) => Err(e),
+        };
+        let height = match height {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::debug!("node height unknown: {e:#}");
+                None
+            }
+        };
+        match detect::gate(&plan, staged, height) {
+            Gate::Ready => Pending::Ready(plan),
+            Gate::Wait => Pending::Wait(plan),
+        }
+    }
+
+    /// The plan in `data/upgrade-info.json`, if valid. An empty file is read again
+    /// briefly (its writer may be mid-write); an invalid one is logged once.
+    async fn read_plan(&mut self) -> Option<Plan> {
+        let file = self.layout.upgrade_info_file();
+        let mut result = upgrade_info::read(&file);
+        for _ in 0..10 {
+            match &result {
+                Err(e) if e.is_transient() => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    result = upgrade_info::read(&file);
+                }
+                _ => break,
+            }
+        }
+        match result {
+            Ok(plan) => {
+                self.last_complaint = None;
+                plan
+            }
+            Err(e) if e.is_transient() => None,
+            Err(e) => {
+                let msg = e.to_string();
+                if self.last_complaint.as_deref() != Some(msg.as_str()) {
+                    tracing::error!(
+                        file = %file.display(),
+                        "ignoring an invalid upgrade-info.json: {msg}; the node keeps running — fix or remove the file"
+                    );
+                    self.last_complaint = Some(msg);
+                }
+                None
+            }
+        }
+    }
+
+    fn note_skipped(&mut self, plan: &Plan) {
+        tracing::warn!(name = %plan.name, height = plan.height, "not upgrading: the height is in --unsafe-skip-upgrades");
+        self.last_accepted = Some(plan.height);
+    }
+
+    /// Watches the running node until it exits or must be stopped for an upgrade.
+    async fn supervise(
+        &mut self,
+        node: &mut NodeProcess,
+        watcher: &mut FileWatcher,
+    ) -> Result<Ended> {
+        let mut waiting: Option<Plan> = None;
+        let mut gate_poll = tokio::time::interval(self.config.poll_interval);
+        let mut terminating = false;
+        loop {
+            let check = tokio::select! {
+                status = node.wait() => {
+                    let status = status?;
+                    return Ok(if terminating { Ended::Terminated(status) } else { Ended::Exited(status) });
+                }
+                sig = self.signals.recv() => {
+                    tracing::info!(signal = %sig, pid = node.pid(), "forwarding the signal to the node");
+                    node.signal(sig);
+                    terminating = true;
+                    false
+                }
+                _ = watcher.changed(), if !terminating => true,
+                _ = gate_poll.tick(), if waiting.is_some() && !terminating => true,
+            };
+            if !check {
+                continue;
+            }
+            match self.pending().await {
+                Pending::None => waiting = None,
+                Pending::Wait(plan) => {
+                    if waiting.as_ref() != Some(&plan) {
+                        tracing::info!(name = %plan.name, height = plan.height, "upgrade planned; waiting for the node to reach its height");
+                    }
+                    waiting = Some(plan);
+                }
+                Pending::Ready(plan) => {
+                    tracing::info!(name = %plan.name, height = plan.height, "upgrade detected; stopping the node");
+                    self.stop(node).await?;
+                    return Ok(Ended::Upgrade(plan));
+                }
+                Pending::Skip(plan) => {
+                    self.stop(node).await?;
+                    return Ok(Ended::Skip(plan));
+                }
+            }
+        }
+    }
+
+    async fn stop(&self, node: &mut NodeProcess) -> Result<()> {
+        let status = node.stop(self.config.shutdown_grace).await?;
+        tracing::info!(%status, "the node stopped");
+        Ok(())
+    }
+
+    /// Carries out `plan` with the node stopped. Returns the exit code when the
+    /// supervisor should exit instead of restarting the node.
+    async fn upgrade(&mut self, plan: Plan) -> Result<Option<ExitCode>> {
+        self.last_accepted = Some(plan.height);
+        if let Some(delay) = self.config.restart_delay {
+            tracing::info!(delay = ?delay, "waiting DAEMON_RESTART_DELAY before upgrading");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                sig = self.signals.recv() => {
+                    tracing::info!(signal = %sig, "termination requested before the upgrade started; exiting (it will run on the next start)");
+                    return Ok(Some(ExitCode::SUCCESS));
+                }
+            }
+        }
+        let name = plan.name.clone();
+        let resumed = Journal::new(&self.layout).load()?;
+        Upgrade::new(&self.config, &self.ext, plan.clone(), resumed)
+            .run()
+            .await
+            .with_context(|| format!("upgrade {name:?} failed"))?;
+        if let Some(hooks) = &self.ext.hooks {
+            hooks.post_upgrade(&plan).await;
+        }
+        if let Some(sig) = self.signals.pending() {
+            tracing::info!(signal = %sig, "termination requested during the upgrade; it is complete, exiting without restarting the node");
+            return Ok(Some(ExitCode::SUCCESS));
+        }
+        if !self.config.restart_after_upgrade {
+            tracing::info!(name = %name, "upgrade complete; DAEMON_RESTART_AFTER_UPGRADE=false, exiting");
+            return Ok(Some(ExitCode::SUCCESS));
+        }
+        Ok(None)
+    }
 }

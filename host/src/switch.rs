@@ -19,11 +19,17 @@ pub fn point_current_at(layout: &Layout, target: &Path) -> Result<()> {
     let link = layout.current_link();
     let tmp = root.join(format!(".current.tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)
-        .with_context(|| format!("creating the symlink {} -> {}", tmp.display(), target.display()))?;
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| {
+        format!(
+            "creating the symlink {} -> {}",
+            tmp.display(),
+            target.display()
+        )
+    })?;
     if let Err(e) = std::fs::rename(&tmp, &link) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("renaming {} over {}", tmp.display(), link.display()));
+        return Err(e)
+            .with_context(|| format!("renaming {} over {}", tmp.display(), link.display()));
     }
     fsync_dir(&root)
 }
@@ -46,9 +52,15 @@ mod tests {
         std::fs::create_dir_all(layout.genesis_dir().join("bin")).unwrap();
         std::fs::create_dir_all(layout.upgrade_dir("v2").join("bin")).unwrap();
         layout.ensure_current().unwrap();
-        assert_eq!(std::fs::read_link(layout.current_link()).unwrap(), Path::new("genesis"));
+        assert_eq!(
+            std::fs::read_link(layout.current_link()).unwrap(),
+            Path::new("genesis")
+        );
         point_current_at(&layout, &layout.relative_upgrade_target("v2")).unwrap();
-        assert_eq!(std::fs::read_link(layout.current_link()).unwrap(), Path::new("upgrades/v2"));
+        assert_eq!(
+            std::fs::read_link(layout.current_link()).unwrap(),
+            Path::new("upgrades/v2")
+        );
         assert_eq!(layout.current_dir().unwrap(), layout.upgrade_dir("v2"));
         let leftovers: Vec<_> = std::fs::read_dir(layout.root())
             .unwrap()

@@ -116,9 +116,18 @@ mod tests {
 
     #[test]
     fn accepts_a_cosmos_plan_and_ignores_unknown_keys() {
-        let p = parse(br#"{"name":"v2","time":"0001-01-01T00:00:00Z","height":123,"info":"x","extra":1}"#)
-            .unwrap();
-        assert_eq!(p, Plan { name: "v2".into(), height: 123, info: "x".into() });
+        let p = parse(
+            br#"{"name":"v2","time":"0001-01-01T00:00:00Z","height":123,"info":"x","extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                name: "v2".into(),
+                height: 123,
+                info: "x".into()
+            }
+        );
     }
 
     #[test]
@@ -137,7 +146,10 @@ mod tests {
             (br#"{"name":"v2","height":"12"}"#, "height"),
             (br#"{"name":"v2","height":1.5}"#, "height"),
             (br#"{"name":"v2","height":3,"info":7}"#, "info"),
-            (br#"{"name":"v2","height":3,"time":"2025-01-01T00:00:00Z"}"#, "time"),
+            (
+                br#"{"name":"v2","height":3,"time":"2025-01-01T00:00:00Z"}"#,
+                "time",
+            ),
         ] {
             let err = parse(input).unwrap_err().to_string();
             assert!(err.contains(needle), "{err} should mention {needle}");
@@ -147,7 +159,11 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_written_form() {
-        let p = Plan { name: "V2 beta".into(), height: 9, info: String::new() };
+        let p = Plan {
+            name: "V2 beta".into(),
+            height: 9,
+            info: String::new(),
+        };
         assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
     }
 }
