@@ -4,6 +4,7 @@ pub mod app_args;
 pub mod backup;
 pub mod child;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod detect;
 pub mod failpoint;

@@ -1,0 +1,7 @@
+//! One module per `wasmvisor` command. Each takes its inputs as values and writes
+//! its output to a writer, so tests run the commands themselves, not the binary.
+
+pub mod run;
+pub mod show_config;
+pub mod show_upgrade_info;
+pub mod version;
