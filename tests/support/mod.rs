@@ -1,1 +1,23 @@
-//! Shared helpers for the end-to-end tests.
+//! Harness for the end-to-end tests: the real `wasmvisor` binary supervising the
+//! real `fake-chaind`, in throw-away homes.
+//!
+//! - [`bins`] finds the binaries beside the test executable;
+//! - [`home`] builds a node home (genesis, upgrade versions, chain schedule) and
+//!   the clean environment wasmvisor runs with;
+//! - [`process`] runs wasmvisor with captured output and kills its whole process
+//!   group on drop, so no test leaves a node running;
+//! - [`wait`] polls conditions with generous deadlines instead of sleeping;
+//! - [`http`] and [`archive`] serve real artifacts from a loopback server;
+//! - [`procfs`] tells whether a process is still alive.
+
+pub mod archive;
+pub mod bins;
+pub mod home;
+pub mod http;
+pub mod process;
+pub mod procfs;
+pub mod wait;
+
+pub use home::{Chain, Finished, SETTLE, TestHome};
+pub use process::{Exit, Running};
+pub use wait::{TIMEOUT, wait_for, wait_until};
