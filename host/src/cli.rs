@@ -250,9 +250,24 @@ pub fn dispatch(args: &[OsString]) -> Result<ExitCode> {
             app_args: args,
             help: false,
         }),
-        Command::Init { .. } | Command::AddUpgrade { .. } | Command::Backup => Err(
-            anyhow::anyhow!("this command is not available in this build yet"),
-        ),
+        Command::Init { path } => commands::init::run(config_file, &path, &mut stdout),
+        Command::AddUpgrade {
+            name,
+            source,
+            force,
+            upgrade_height,
+            checksum,
+        } => {
+            let req = commands::add_upgrade::Request {
+                name,
+                source,
+                force,
+                upgrade_height,
+                checksum,
+            };
+            commands::add_upgrade::run(config_file, &req, &mut stdout)
+        }
+        Command::Backup => commands::backup::run(config_file, &mut stdout),
         Command::ShowUpgradeInfo => commands::show_upgrade_info::run(config_file, &mut stdout),
         Command::Config { output } => commands::show_config::run(config_file, output, &mut stdout),
         Command::Version {
