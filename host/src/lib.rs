@@ -15,6 +15,7 @@ pub mod layout;
 pub mod logging;
 pub mod node_height;
 pub mod preupgrade;
+pub mod plugin;
 pub mod progress;
 pub mod supervisor;
 pub mod switch;

@@ -1,0 +1,1 @@
+//! `wasmvisor plugin …` subcommands (to be written).

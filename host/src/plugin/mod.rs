@@ -1,0 +1,335 @@
+//! The plugin runtime: sandboxed WebAssembly components that decide chain-specific
+//! policy — detectors (is an upgrade needed?), resolvers (where is the binary?) and
+//! hooks (may we switch?) — behind the frozen WIT contract in `wit/v0.1.0`.
+//!
+//! [`PluginHost`] is what the supervisor uses: load once from the configuration and
+//! the `--plugin` flags (cheap: nothing is compiled until a plugin is first needed),
+//! then `resolve`, `detectors`, `run_hooks_pre`/`run_hooks_post`. Failure policy
+//! (DESIGN.md): a detector that fails yields no upgrade (logged and counted); a
+//! resolver that fails passes to the next; a hook that fails aborts the upgrade
+//! before the switch. One module per concern:
+//! `engine` (shared engine, epoch ticker), `cache` (compiled code on disk),
+//! `contract` (WIT version from the component), `manifest`, `settings` (operator
+//! config), `grants` (capability intersection), `egress` (HTTP allowlist),
+//! `credentials` (bearer, SigV4), `limits`, `state` (per-plugin key-value),
+//! `host_api` (the imports), `bindings`, `loaded` (one plugin), `cli`.
+
+pub mod bindings;
+pub mod bundled;
+pub mod cache;
+pub mod cli;
+pub mod contract;
+pub mod credentials;
+pub mod egress;
+pub mod engine;
+pub mod error;
+pub mod grants;
+pub mod host_api;
+pub mod limits;
+pub mod loaded;
+pub mod manifest;
+pub mod settings;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::future::BoxFuture;
+
+pub use cache::ComponentCache;
+pub use credentials::Credentials;
+pub use error::{PluginError, ReportedError};
+pub use loaded::{LoadEnv, LoadedPlugin, NodeContext, Platform, PluginSource};
+pub use manifest::{Manifest, PluginKind};
+pub use settings::{PluginSettings, PluginsConfig};
+
+use crate::config::Config;
+use crate::install::Artifact;
+use crate::upgrade_info::Plan;
+
+/// All plugins of one supervisor.
+pub struct PluginHost {
+    plugins: Vec<Arc<LoadedPlugin>>,
+    env: Arc<LoadEnv>,
+    daemon_name: String,
+}
+
+/// Where to keep compiled plugins and state, and what else a host needs.
+pub struct HostOptions {
+    /// `$DAEMON_HOME` (state, cache, granted files); None for offline CLI calls.
+    pub home: Option<PathBuf>,
+    pub daemon_name: String,
+    pub cache: ComponentCache,
+}
+
+impl PluginHost {
+    /// Loads the plugins named in the configuration (`[plugins.<name>]` tables with
+    /// `path` or `bundled`, unless `enabled = false`) and by `--plugin` flags (`specs`:
+    /// a path to a `.wasm` file, or a bundled name). Nothing is compiled here; a pin
+    /// mismatch, an unknown contract or a missing file is an error naming the plugin.
+    pub fn load(config: &Config, specs: &[String]) -> Result<PluginHost> {
+        let plugins = PluginsConfig::from_table(&config.plugins).context("the [plugins] configuration")?;
+        let opts = HostOptions {
+            home: Some(config.home.clone()),
+            daemon_name: config.name.clone(),
+            cache: ComponentCache::under_home(&config.home),
+        };
+        PluginHost::load_with(plugins, specs, opts)
+    }
+
+    pub fn load_with(config: PluginsConfig, specs: &[String], opts: HostOptions) -> Result<PluginHost> {
+        let env = Arc::new(LoadEnv {
+            home: opts.home,
+            cache: opts.cache,
+            credentials: Arc::new(config.credentials.clone()),
+            settings_by_name: config.plugins.clone(),
+        });
+        let mut wanted: Vec<(PluginSource, Option<PluginSettings>)> = Vec::new();
+        for (name, settings) in &config.plugins {
+            if !settings.enabled {
+                continue;
+            }
+            let source = match (&settings.path, &settings.bundled) {
+                (Some(path), _) => PluginSource::Path(path.clone()),
+                (None, Some(b)) => bundled_source(b).with_context(|| format!("[plugins.{name}]"))?,
+                (None, None) => continue,
+            };
+            wanted.push((source, Some(settings.clone())));
+        }
+        for spec in specs {
+            let source = source_of(spec)?;
+            if wanted.iter().any(|(s, _)| *s == source) {
+                continue;
+            }
+            let settings = config
+                .plugins
+                .values()
+                .find(|s| match &source {
+                    PluginSource::Path(p) => s.path.as_ref() == Some(p),
+                    PluginSource::Bundled(b) => s.bundled.as_deref() == Some(*b),
+                })
+                .cloned();
+            if settings.as_ref().is_some_and(|s| !s.enabled) {
+                continue;
+            }
+            wanted.push((source, settings));
+        }
+        let mut plugins = Vec::new();
+        let mut problems = Vec::new();
+        for (source, settings) in wanted {
+            match read_source(&source).and_then(|bytes| {
+                LoadedPlugin::identify(source.clone(), bytes, settings, env.clone()).map_err(anyhow::Error::new)
+            }) {
+                Ok(p) => plugins.push(Arc::new(p)),
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{} plugin(s) cannot be used:\n  {}", problems.len(), problems.join("\n  "));
+        }
+        Ok(PluginHost { plugins, env, daemon_name: opts.daemon_name })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    pub fn has(&self, kind: PluginKind) -> bool {
+        self.plugins.iter().any(|p| p.kind() == kind)
+    }
+
+    /// The credential rules, for the installer's downloads (`InstallOptions::authorizer`).
+    pub fn authorizer(&self) -> Arc<Credentials> {
+        self.env.credentials.clone()
+    }
+
+    fn node(&self, current_upgrade: Option<String>) -> NodeContext {
+        NodeContext { daemon_name: self.daemon_name.clone(), current_upgrade }
+    }
+
+    /// Asks the resolvers, highest `priority` first (then in load order), for the
+    /// plan's artifacts. The first non-empty answer wins; a resolver that fails or
+    /// says "not applicable" passes to the next. Resolvers are compiled here, on the
+    /// first upgrade that needs a download.
+    pub async fn resolve(&self, plan: &Plan, platform: &Platform) -> Result<Vec<Artifact>> {
+        let mut resolvers = Vec::new();
+        for (order, p) in self.plugins.iter().filter(|p| p.kind() == PluginKind::Resolver).enumerate() {
+            match p.ready().await {
+                Ok(r) => resolvers.push((-r.settings.priority, order, p)),
+                Err(e) => tracing::warn!("resolver skipped: {e}"),
+            }
+        }
+        resolvers.sort_by_key(|(prio, order, _)| (*prio, *order));
+        let mut tried = Vec::new();
+        for (_, _, p) in resolvers {
+            match p.resolve(plan, platform).await {
+                Ok(artifacts) if !artifacts.is_empty() => {
+                    tracing::info!(plugin = %p.label(), "resolved {} to {} artifact(s)", plan.name, artifacts.len());
+                    return Ok(artifacts);
+                }
+                Ok(_) => tried.push(format!("{}: no artifact", p.label())),
+                Err(e) if e.is_not_applicable() => {
+                    tracing::debug!("{e}");
+                    tried.push(format!("{}: not applicable", p.label()));
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; trying the next resolver");
+                    tried.push(e.to_string());
+                }
+            }
+        }
+        if tried.is_empty() {
+            bail!("no resolver plugin is loaded that could resolve {}", plan.name);
+        }
+        bail!("no resolver produced a binary for {} ({}/{}): {}", plan.name, platform.os, platform.arch, tried.join("; "))
+    }
+
+    /// The detectors, compiled and described (needed now: they run all the time).
+    /// A detector that cannot be loaded is reported and left out.
+    pub async fn detectors(&self) -> Vec<Detector> {
+        let mut out = Vec::new();
+        for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Detector) {
+            match p.ready().await {
+                Ok(r) => {
+                    let configured = r.settings.poll_interval().ok().flatten();
+                    let interval = configured.or(r.manifest.poll_interval_ms.map(Duration::from_millis));
+                    out.push(Detector {
+                        plugin: p.clone(),
+                        name: r.manifest.name.clone(),
+                        poll_interval: interval,
+                        wants_log_lines: r.manifest.wants_log_lines,
+                        node: self.node(None),
+                        failures: AtomicU64::new(0),
+                    });
+                }
+                Err(e) => tracing::error!("detector not started: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Runs every hook's `pre-upgrade` in load order; the first failure aborts (the
+    /// caller must then leave the old binary current).
+    pub async fn run_hooks_pre(&self, plan: &Plan, new_binary: &Path, current_upgrade: Option<String>) -> Result<()> {
+        let node = self.node(current_upgrade);
+        for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Hook) {
+            p.pre_upgrade(plan, &node, new_binary)
+                .await
+                .with_context(|| format!("pre-upgrade check of {} refused the upgrade", plan.name))?;
+            tracing::info!(plugin = %p.label(), "pre-upgrade check of {} passed", plan.name);
+        }
+        Ok(())
+    }
+
+    /// Runs every hook's `post-upgrade`; failures are logged only (the switch is done).
+    pub async fn run_hooks_post(&self, plan: &Plan, new_binary: &Path, current_upgrade: Option<String>) {
+        let node = self.node(current_upgrade);
+        for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Hook) {
+            if let Err(e) = p.post_upgrade(plan, &node, new_binary).await {
+                tracing::warn!("post-upgrade: {e}");
+            }
+        }
+    }
+}
+
+/// One running detector, with the failure policy applied.
+pub struct Detector {
+    plugin: Arc<LoadedPlugin>,
+    pub name: String,
+    /// How often to call [`Detector::poll`]; None = never.
+    pub poll_interval: Option<Duration>,
+    /// Whether to feed it the node's output lines.
+    pub wants_log_lines: bool,
+    node: NodeContext,
+    failures: AtomicU64,
+}
+
+impl Detector {
+    /// Polls once. A failure is logged and counted and means "no upgrade now".
+    pub async fn poll(&self, current_upgrade: Option<String>) -> Option<Plan> {
+        let node = NodeContext { current_upgrade, ..self.node.clone() };
+        self.apply_policy(self.plugin.poll(&node).await)
+    }
+
+    /// Offers one output line of the node.
+    pub async fn on_log_line(&self, line: &str) -> Option<Plan> {
+        self.apply_policy(self.plugin.on_log_line(line).await)
+    }
+
+    /// Failed calls so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    fn apply_policy(&self, result: Result<Option<Plan>, PluginError>) -> Option<Plan> {
+        match result {
+            Ok(Some(plan)) => {
+                tracing::info!(plugin = %self.name, "detected upgrade {} at height {}", plan.name, plan.height);
+                Some(plan)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(failures = n, "{e}; no upgrade from this detector");
+                None
+            }
+        }
+    }
+}
+
+/// Hooks for the upgrade state machine (`crate::upgrade::UpgradeHooks`).
+pub struct PluginHooks(pub Arc<PluginHost>);
+
+impl crate::upgrade::UpgradeHooks for PluginHooks {
+    fn pre_upgrade<'a>(&'a self, plan: &'a Plan, new_binary: &'a Path) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.0.run_hooks_pre(plan, new_binary, None))
+    }
+
+    fn post_upgrade<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // After the switch the new binary is the current one.
+            let _ = plan;
+        })
+    }
+}
+
+fn bundled_source(name: &str) -> Result<PluginSource> {
+    match bundled::get(name) {
+        Some((n, _)) => Ok(PluginSource::Bundled(n)),
+        None => bail!(
+            "no bundled plugin is named {name:?} (bundled: {}); give a path to a .wasm file instead",
+            bundled::names().join(", ")
+        ),
+    }
+}
+
+/// `--plugin` argument: a path when it looks like one (contains `/` or ends in
+/// `.wasm`), a bundled name otherwise.
+pub fn source_of(spec: &str) -> Result<PluginSource> {
+    if spec.contains('/') || spec.ends_with(".wasm") {
+        let path = PathBuf::from(spec);
+        let path = std::path::absolute(&path).unwrap_or(path);
+        return Ok(PluginSource::Path(path));
+    }
+    bundled_source(spec)
+}
+
+fn read_source(source: &PluginSource) -> Result<Arc<[u8]>> {
+    match source {
+        PluginSource::Path(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("plugin {}: cannot read it", path.display()))?;
+            Ok(bytes.into())
+        }
+        PluginSource::Bundled(name) => {
+            let (_, bytes) = bundled::get(name).with_context(|| format!("bundled plugin {name} vanished"))?;
+            Ok(Arc::from(bytes))
+        }
+    }
+}
