@@ -123,34 +123,52 @@ impl Sink {
     }
 }
 
+/// Shared, replaceable settings. Readers take an `Arc` (no allocation per event);
+/// a writer swaps the whole value.
+#[derive(Clone, Default)]
+pub struct SettingsHandle(Arc<RwLock<Arc<LogSettings>>>);
+
+impl SettingsHandle {
+    fn new(settings: LogSettings) -> Self {
+        SettingsHandle(Arc::new(RwLock::new(Arc::new(settings))))
+    }
+
+    pub fn get(&self) -> Arc<LogSettings> {
+        match self.0.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set(&self, settings: LogSettings) {
+        match self.0.write() {
+            Ok(mut s) => *s = Arc::new(settings),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
+        }
+    }
+}
+
 /// The `tracing` layer that writes supervisor lines.
 pub struct SupervisorLayer {
-    settings: Arc<RwLock<LogSettings>>,
+    settings: SettingsHandle,
     sink: Sink,
 }
 
 impl SupervisorLayer {
     pub fn new(settings: LogSettings, sink: Sink) -> Self {
         SupervisorLayer {
-            settings: Arc::new(RwLock::new(settings)),
+            settings: SettingsHandle::new(settings),
             sink,
         }
     }
 
     /// A handle to change the settings after the layer is installed.
-    pub fn handle(&self) -> Arc<RwLock<LogSettings>> {
-        Arc::clone(&self.settings)
-    }
-
-    fn current(&self) -> LogSettings {
-        match self.settings.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    pub fn handle(&self) -> SettingsHandle {
+        self.settings.clone()
     }
 }
 
-static INSTALLED: OnceLock<Arc<RwLock<LogSettings>>> = OnceLock::new();
+static INSTALLED: OnceLock<SettingsHandle> = OnceLock::new();
 
 /// Installs the supervisor subscriber (first call) or replaces its settings (later
 /// calls). Safe to call before and after the configuration is loaded.
@@ -167,7 +185,7 @@ pub fn init(settings: LogSettings) {
         handle
     });
     if pending.is_some() {
-        set(handle, settings);
+        handle.set(settings);
     }
 }
 
@@ -177,21 +195,8 @@ pub fn init_from_config(config: &Config) {
 }
 
 /// The settings in force (defaults when nothing was installed).
-pub fn current_settings() -> LogSettings {
-    INSTALLED
-        .get()
-        .map(|h| match h.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        })
-        .unwrap_or_default()
-}
-
-fn set(handle: &RwLock<LogSettings>, settings: LogSettings) {
-    match handle.write() {
-        Ok(mut s) => *s = settings,
-        Err(p) => *p.into_inner() = settings,
-    }
+pub fn current_settings() -> Arc<LogSettings> {
+    INSTALLED.get().map(SettingsHandle::get).unwrap_or_default()
 }
 
 /// Writes a fatal error the operator must see, even when supervisor logs are
@@ -522,7 +527,7 @@ where
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        let settings = self.current();
+        let settings = self.settings.get();
         // Our spans are kept at any level: their fields decorate the events inside.
         if metadata.is_span() && metadata.target().starts_with(MODULE) {
             return !settings.disabled;
@@ -551,7 +556,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let settings = self.current();
+        let settings = self.settings.get();
         if !enabled_for(&settings, event.metadata()) {
             return;
         }
@@ -834,22 +839,16 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "wasmvisor", "one");
-            set(
-                &handle,
-                LogSettings {
-                    format: LogFormat::Json,
-                    time_format: None,
-                    ..plain()
-                },
-            );
+            handle.set(LogSettings {
+                format: LogFormat::Json,
+                time_format: None,
+                ..plain()
+            });
             tracing::info!(target: "wasmvisor", "two");
-            set(
-                &handle,
-                LogSettings {
-                    disabled: true,
-                    ..plain()
-                },
-            );
+            handle.set(LogSettings {
+                disabled: true,
+                ..plain()
+            });
             tracing::info!(target: "wasmvisor", "three");
         });
         let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
