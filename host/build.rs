@@ -32,12 +32,23 @@ const INHERITED_VARS: &[&str] = &[
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ has a parent").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf();
     let plugins = root.join("plugins");
     let target_dir = root.join("target").join("plugins");
 
-    for watched in ["sdk", "fixtures", "bundled", "Cargo.toml", "Cargo.lock", ".cargo"] {
+    for watched in [
+        "sdk",
+        "fixtures",
+        "bundled",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -46,7 +57,10 @@ fn main() {
     export_wasmtime_version(&root);
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
-    println!("cargo:rustc-env=WASMVISOR_FIXTURES_DIR={}", wasm_dir.display());
+    println!(
+        "cargo:rustc-env=WASMVISOR_FIXTURES_DIR={}",
+        wasm_dir.display()
+    );
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     write_bundled_table(&plugins.join("bundled"), &wasm_dir, &out.join("bundled.rs"));
 }
@@ -56,7 +70,14 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     let mut command = Command::new(cargo);
     command
         .current_dir(plugins)
-        .args(["build", "--release", "--workspace", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for var in INHERITED_VARS {
         command.env_remove(var);
@@ -67,11 +88,12 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            "\nThe wasm target is missing: run `rustup target add wasm32-wasip2`."
-        } else {
-            ""
-        };
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nThe wasm target is missing: run `rustup target add wasm32-wasip2`."
+            } else {
+                ""
+            };
         fail(&format!(
             "building the plugin workspace (plugins/, target wasm32-wasip2) failed ({}).{hint}\n\
              Reproduce with: cd plugins && cargo build --release\n\n{stderr}",
@@ -113,9 +135,15 @@ fn write_bundled_table(bundled_dir: &Path, wasm_dir: &Path, out_file: &Path) {
     for name in names {
         let wasm = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
         if !wasm.is_file() {
-            fail(&format!("bundled plugin {name}: {} was not built", wasm.display()));
+            fail(&format!(
+                "bundled plugin {name}: {} was not built",
+                wasm.display()
+            ));
         }
-        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", wasm.display().to_string()));
+        table.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            wasm.display().to_string()
+        ));
     }
     table.push_str("];\n");
     if let Err(e) = fs::write(out_file, table) {

@@ -10,14 +10,18 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wasmvisor::plugin::{
-    ComponentCache, PluginError, PluginHost, PluginsConfig, ReportedError, Platform,
-    HostOptions, PluginKind,
+    ComponentCache, HostOptions, Platform, PluginError, PluginHost, PluginKind, PluginsConfig,
+    ReportedError,
 };
 use wasmvisor::upgrade_info::Plan;
 
 fn fixture(name: &str) -> PathBuf {
     let path = Path::new(env!("WASMVISOR_FIXTURES_DIR")).join(format!("{name}.wasm"));
-    assert!(path.is_file(), "fixture {} missing: build.rs builds plugins/", path.display());
+    assert!(
+        path.is_file(),
+        "fixture {} missing: build.rs builds plugins/",
+        path.display()
+    );
     path
 }
 
@@ -30,8 +34,16 @@ impl Home {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(dir.path().join("config/priv_validator_key.json"), br#"{"priv_key":"SECRET"}"#).unwrap();
-        std::fs::write(dir.path().join("data/upgrade-info.json"), br#"{"name":"v2","height":7}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config/priv_validator_key.json"),
+            br#"{"priv_key":"SECRET"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("data/upgrade-info.json"),
+            br#"{"name":"v2","height":7}"#,
+        )
+        .unwrap();
         Home { dir }
     }
 
@@ -42,7 +54,11 @@ impl Home {
     /// A host with `[plugins.<name>]` settings from `toml` (which may be empty).
     fn host(&self, toml_text: &str, specs: &[PathBuf]) -> anyhow::Result<PluginHost> {
         let doc: toml::Table = toml::from_str(toml_text).unwrap();
-        let table = doc.get("plugins").and_then(|p| p.as_table()).cloned().unwrap_or_default();
+        let table = doc
+            .get("plugins")
+            .and_then(|p| p.as_table())
+            .cloned()
+            .unwrap_or_default();
         let config = PluginsConfig::from_table(&table)?;
         let specs: Vec<String> = specs.iter().map(|p| p.display().to_string()).collect();
         PluginHost::load_with(
@@ -58,22 +74,34 @@ impl Home {
 }
 
 fn plan(name: &str) -> Plan {
-    Plan { name: name.into(), height: 10, info: String::new() }
+    Plan {
+        name: name.into(),
+        height: 10,
+        info: String::new(),
+    }
 }
 
 fn linux() -> Platform {
-    Platform { os: "linux".into(), arch: "amd64".into() }
+    Platform {
+        os: "linux".into(),
+        arch: "amd64".into(),
+    }
 }
 
 /// Calls the single resolver of `host` directly (the error, not the fallback summary).
-async fn resolve_one(host: &PluginHost, plan_name: &str) -> Result<Vec<wasmvisor::install::Artifact>, PluginError> {
+async fn resolve_one(
+    host: &PluginHost,
+    plan_name: &str,
+) -> Result<Vec<wasmvisor::install::Artifact>, PluginError> {
     host.plugins()[0].resolve(&plan(plan_name), &linux()).await
 }
 
 async fn still_works(host: &PluginHost) {
     // "read-granted" needs the file grant; every hostile-fixture host in these tests
     // grants it, so a working call after a failure proves the host survived.
-    let artifacts = resolve_one(host, "read-granted").await.expect("the host keeps working after a failed call");
+    let artifacts = resolve_one(host, "read-granted")
+        .await
+        .expect("the host keeps working after a failed call");
     assert!(artifacts[0].url.contains("\"v2\""));
 }
 
@@ -87,11 +115,17 @@ timeout = "400ms"
 async fn a_well_behaved_resolver_returns_its_artifacts() {
     let home = Home::new();
     let host = home
-        .host("[plugins.resolver-basic.config]\nbase-url = \"https://mirror.test\"\n", &[fixture("fixture_resolver_basic")])
+        .host(
+            "[plugins.resolver-basic.config]\nbase-url = \"https://mirror.test\"\n",
+            &[fixture("fixture_resolver_basic")],
+        )
         .unwrap();
     let artifacts = host.resolve(&plan("v2"), &linux()).await.unwrap();
     assert_eq!(artifacts.len(), 1);
-    assert_eq!(artifacts[0].url, "https://mirror.test/v2/chaind-linux-amd64.tar.gz");
+    assert_eq!(
+        artifacts[0].url,
+        "https://mirror.test/v2/chaind-linux-amd64.tar.gz"
+    );
     assert_eq!(artifacts[0].binary_path.as_deref(), Some("bin/chaind"));
     assert!(artifacts[0].checksum.is_some());
 }
@@ -99,34 +133,56 @@ async fn a_well_behaved_resolver_returns_its_artifacts() {
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_its_time_limit() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let started = Instant::now();
     let err = resolve_one(&host, "loop").await.unwrap_err();
     assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("time limit of 400ms"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "stopped late: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped late: {:?}",
+        started.elapsed()
+    );
     still_works(&host).await;
 }
 
 #[tokio::test]
 async fn a_1_gib_allocation_is_refused_at_the_memory_limit() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "alloc-1gib").await.unwrap_err();
-    assert!(matches!(err, PluginError::Memory { limit_mib: 64, .. }), "{err}");
-    assert!(err.to_string().contains("memory than its limit of 64 MiB"), "{err}");
+    assert!(
+        matches!(err, PluginError::Memory { limit_mib: 64, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("memory than its limit of 64 MiB"),
+        "{err}"
+    );
     still_works(&host).await;
 }
 
 #[tokio::test]
 async fn reading_a_file_that_is_not_granted_is_denied() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     for attempt in ["read-secret", "read-escape"] {
         let err = resolve_one(&host, attempt).await.unwrap_err();
         match &err {
-            PluginError::Reported { error: ReportedError::Denied(m), .. } => {
-                assert!(m.contains("priv_validator_key.json") && m.contains("not granted"), "{m}")
+            PluginError::Reported {
+                error: ReportedError::Denied(m),
+                ..
+            } => {
+                assert!(
+                    m.contains("priv_validator_key.json") && m.contains("not granted"),
+                    "{m}"
+                )
             }
             other => panic!("{attempt}: expected a denial, got {other}"),
         }
@@ -138,7 +194,9 @@ async fn reading_a_file_that_is_not_granted_is_denied() {
 async fn a_granted_file_is_denied_when_the_operator_did_not_grant_it() {
     let home = Home::new();
     // The plugin declares data/upgrade-info.json, but the operator grants nothing.
-    let host = home.host("", &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host("", &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "read-granted").await.unwrap_err();
     assert!(err.to_string().contains("not granted"), "{err}");
 }
@@ -146,10 +204,25 @@ async fn a_granted_file_is_denied_when_the_operator_did_not_grant_it() {
 #[tokio::test]
 async fn http_to_a_host_that_is_not_granted_is_denied() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "http-not-granted").await.unwrap_err();
-    assert!(err.to_string().contains("HTTP to https://evil.example.net/exfiltrate"), "{err}");
-    assert!(matches!(err, PluginError::Reported { error: ReportedError::Denied(_), .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("HTTP to https://evil.example.net/exfiltrate"),
+        "{err}"
+    );
+    assert!(
+        matches!(
+            err,
+            PluginError::Reported {
+                error: ReportedError::Denied(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
     still_works(&host).await;
 }
 
@@ -163,7 +236,10 @@ fn serve_once(body: &'static str) -> (u16, mpsc::Receiver<String>) {
             let mut buf = [0u8; 8192];
             let n = stream.read(&mut buf).unwrap_or(0);
             let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = stream.write_all(reply.as_bytes());
         }
     });
@@ -177,11 +253,28 @@ async fn a_granted_name_resolving_to_loopback_is_refused() {
     let config = format!(
         "[plugins.resolver-hostile]\nhosts = [\"localhost\"]\nfiles = [\"data/upgrade-info.json\"]\n[plugins.resolver-hostile.config]\nurl = \"http://localhost:{port}/x\"\n"
     );
-    let host = home.host(&config, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(&config, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "http-config-url").await.unwrap_err();
-    assert!(matches!(err, PluginError::Reported { error: ReportedError::Denied(_), .. }), "{err}");
-    assert!(err.to_string().contains("resolves only to") && err.to_string().contains("127.0.0.1"), "{err}");
-    assert!(received.recv_timeout(Duration::from_millis(200)).is_err(), "the server must not be contacted");
+    assert!(
+        matches!(
+            err,
+            PluginError::Reported {
+                error: ReportedError::Denied(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("resolves only to") && err.to_string().contains("127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        received.recv_timeout(Duration::from_millis(200)).is_err(),
+        "the server must not be contacted"
+    );
     still_works(&host).await;
 }
 
@@ -196,36 +289,56 @@ async fn loopback_is_reachable_when_the_address_is_granted_and_credentials_are_a
          [plugins.resolver-hostile.config]\nurl = \"http://localhost:{port}/x\"\n\
          [[plugins.credentials]]\nhosts = [\"localhost\"]\nbearer_env = \"WASMVISOR_TEST_PLUGIN_TOKEN\"\n"
     );
-    let host = home.host(&config, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(&config, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let artifacts = resolve_one(&host, "http-config-url").await.unwrap();
     assert_eq!(artifacts[0].url, "from-the-server");
-    let request = received.recv_timeout(Duration::from_secs(5)).unwrap().to_ascii_lowercase();
-    assert!(request.contains("authorization: bearer tok-123"), "{request}");
+    let request = received
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        request.contains("authorization: bearer tok-123"),
+        "{request}"
+    );
 }
 
 #[tokio::test]
 async fn a_panic_is_reported_with_its_message() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "panic").await.unwrap_err();
     assert!(matches!(err, PluginError::Panic { .. }), "{err}");
-    assert!(err.to_string().contains("the fixture panics on purpose"), "{err}");
+    assert!(
+        err.to_string().contains("the fixture panics on purpose"),
+        "{err}"
+    );
     still_works(&host).await;
 }
 
 #[tokio::test]
 async fn an_oversized_result_is_refused() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     let err = resolve_one(&host, "oversized").await.unwrap_err();
-    assert!(matches!(err, PluginError::ResultTooLarge { limit: 1048576, .. }), "{err}");
+    assert!(
+        matches!(err, PluginError::ResultTooLarge { limit: 1048576, .. }),
+        "{err}"
+    );
     still_works(&host).await;
 }
 
 #[tokio::test]
 async fn a_log_flood_is_capped_and_the_call_still_succeeds() {
     let home = Home::new();
-    let host = home.host(HOSTILE, &[fixture("fixture_resolver_hostile")]).unwrap();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
     assert!(resolve_one(&host, "log-flood").await.unwrap().is_empty());
 }
 
@@ -233,24 +346,43 @@ async fn a_log_flood_is_capped_and_the_call_still_succeeds() {
 async fn a_plugin_whose_sha256_differs_from_its_pin_is_not_loaded() {
     let home = Home::new();
     let path = fixture("fixture_resolver_basic");
-    let config = format!("[plugins.basic]\npath = \"{}\"\nsha256 = \"{}\"\n", path.display(), "0".repeat(64));
-    let err = home.host(&config, &[]).err().expect("a pin mismatch must refuse the plugin");
+    let config = format!(
+        "[plugins.basic]\npath = \"{}\"\nsha256 = \"{}\"\n",
+        path.display(),
+        "0".repeat(64)
+    );
+    let err = home
+        .host(&config, &[])
+        .err()
+        .expect("a pin mismatch must refuse the plugin");
     let msg = format!("{err:#}");
-    assert!(msg.contains("pins 0000") && msg.contains("refusing to load"), "{msg}");
+    assert!(
+        msg.contains("pins 0000") && msg.contains("refusing to load"),
+        "{msg}"
+    );
 
     // The right pin loads.
     use sha2::Digest;
     let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&path).unwrap()));
-    let config = format!("[plugins.basic]\npath = \"{}\"\nsha256 = \"{sha}\"\n", path.display());
+    let config = format!(
+        "[plugins.basic]\npath = \"{}\"\nsha256 = \"{sha}\"\n",
+        path.display()
+    );
     assert_eq!(home.host(&config, &[]).unwrap().plugins().len(), 1);
 }
 
 #[tokio::test]
 async fn a_component_for_an_unknown_wit_version_gets_a_clear_error() {
     let home = Home::new();
-    let err = home.host("", &[fixture("fixture_future_wit")]).err().expect("must refuse");
+    let err = home
+        .host("", &[fixture("fixture_future_wit")])
+        .err()
+        .expect("must refuse");
     let msg = format!("{err:#}");
-    assert!(msg.contains("wasmvisor:plugin@0.9.0") && msg.contains("supports 0.1.0"), "{msg}");
+    assert!(
+        msg.contains("wasmvisor:plugin@0.9.0") && msg.contains("supports 0.1.0"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -270,7 +402,11 @@ async fn loading_compiles_nothing_until_a_plugin_is_needed() {
     assert_eq!(host.plugins()[0].kind(), PluginKind::Resolver);
     assert!(!cache.exists(), "load must not compile");
     host.resolve(&plan("v2"), &linux()).await.unwrap();
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1, "one compiled entry after the first call");
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "one compiled entry after the first call"
+    );
 }
 
 #[tokio::test]
@@ -284,10 +420,18 @@ async fn a_failing_resolver_passes_to_the_next_by_priority() {
     let host = home.host(&config, &[]).unwrap();
     // The hostile resolver (asked first) loops and is stopped; the basic one answers.
     let artifacts = host.resolve(&plan("loop"), &linux()).await.unwrap();
-    assert!(artifacts[0].url.contains("/loop/chaind-linux-amd64"), "{:?}", artifacts[0]);
+    assert!(
+        artifacts[0].url.contains("/loop/chaind-linux-amd64"),
+        "{:?}",
+        artifacts[0]
+    );
     // "not-mine": the basic resolver says not applicable; the hostile one also; the
     // summary names both.
-    let err = host.resolve(&plan("not-mine"), &linux()).await.unwrap_err().to_string();
+    let err = host
+        .resolve(&plan("not-mine"), &linux())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not applicable"), "{err}");
 }
 
@@ -295,28 +439,52 @@ async fn a_failing_resolver_passes_to_the_next_by_priority() {
 async fn a_detector_polls_once_per_plan_and_reads_log_lines() {
     let home = Home::new();
     let host = home
-        .host("[plugins.detector-basic.config]\nplan = \"v3:1200\"\n", &[fixture("fixture_detector_basic")])
+        .host(
+            "[plugins.detector-basic.config]\nplan = \"v3:1200\"\n",
+            &[fixture("fixture_detector_basic")],
+        )
         .unwrap();
     let detectors = host.detectors().await;
     assert_eq!(detectors.len(), 1);
     let d = &detectors[0];
     assert_eq!(d.poll_interval, Some(Duration::from_secs(1)));
     assert!(d.wants_log_lines);
-    assert_eq!(d.poll(None).await, Some(Plan { name: "v3".into(), height: 1200, info: String::new() }));
-    assert_eq!(d.poll(None).await, None, "the detector remembers (state) that it reported v3");
+    assert_eq!(
+        d.poll(None).await,
+        Some(Plan {
+            name: "v3".into(),
+            height: 1200,
+            info: String::new()
+        })
+    );
+    assert_eq!(
+        d.poll(None).await,
+        None,
+        "the detector remembers (state) that it reported v3"
+    );
     let line = "ERR UPGRADE \"v4\" NEEDED at height: 99: {}";
-    assert_eq!(d.on_log_line(line).await.map(|p| (p.name, p.height)), Some(("v4".into(), 99)));
+    assert_eq!(
+        d.on_log_line(line).await.map(|p| (p.name, p.height)),
+        Some(("v4".into(), 99))
+    );
     assert_eq!(d.on_log_line("an ordinary line").await, None);
     assert_eq!(d.failures(), 0);
     // The state persisted under DAEMON_HOME.
-    assert!(home.path().join("cosmovisor/.plugin-state/detector-basic.json").is_file());
+    assert!(
+        home.path()
+            .join("cosmovisor/.plugin-state/detector-basic.json")
+            .is_file()
+    );
 }
 
 #[tokio::test]
 async fn a_failing_detector_yields_no_upgrade_and_is_counted() {
     let home = Home::new();
     let host = home
-        .host("[plugins.detector-basic.config]\nplan = \"no-height\"\n", &[fixture("fixture_detector_basic")])
+        .host(
+            "[plugins.detector-basic.config]\nplan = \"no-height\"\n",
+            &[fixture("fixture_detector_basic")],
+        )
         .unwrap();
     let detectors = host.detectors().await;
     assert_eq!(detectors[0].poll(None).await, None);
@@ -348,12 +516,28 @@ fn script(path: &Path, body: &str) {
 async fn a_hook_checks_the_new_binary_version() {
     let home = Home::new();
     let new_binary = home.path().join("new/chaind");
-    script(&new_binary, "[ \"$1\" = version ] && echo v2.0.1 && exit 0\nexit 3");
-    let host = home.host("[plugins.hook-basic.config]\nexpect = \"v2.0\"\n", &[fixture("fixture_hook_basic")]).unwrap();
-    host.run_hooks_pre(&plan("v2"), &new_binary, None).await.unwrap();
+    script(
+        &new_binary,
+        "[ \"$1\" = version ] && echo v2.0.1 && exit 0\nexit 3",
+    );
+    let host = home
+        .host(
+            "[plugins.hook-basic.config]\nexpect = \"v2.0\"\n",
+            &[fixture("fixture_hook_basic")],
+        )
+        .unwrap();
+    host.run_hooks_pre(&plan("v2"), &new_binary, None)
+        .await
+        .unwrap();
 
-    let err = host.run_hooks_pre(&plan("run-forbidden"), &new_binary, None).await.unwrap_err();
-    assert!(format!("{err:#}").contains("not among the granted binary-commands"), "{err:#}");
+    let err = host
+        .run_hooks_pre(&plan("run-forbidden"), &new_binary, None)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not among the granted binary-commands"),
+        "{err:#}"
+    );
 }
 
 #[tokio::test]
@@ -365,15 +549,35 @@ async fn a_failing_hook_aborts_the_upgrade_and_the_old_binary_stays_current() {
     let home = Home::new();
     let cosmovisor = home.path().join("cosmovisor");
     script(&cosmovisor.join("genesis/bin/chaind"), "echo v1.0.0");
-    script(&cosmovisor.join("upgrades/v2/bin/chaind"), "[ \"$1\" = version ] && echo v1.9.9 && exit 0\nexit 1");
+    script(
+        &cosmovisor.join("upgrades/v2/bin/chaind"),
+        "[ \"$1\" = version ] && echo v1.9.9 && exit 0\nexit 1",
+    );
     std::os::unix::fs::symlink("genesis", cosmovisor.join("current")).unwrap();
 
-    let host = home.host("[plugins.hook-basic.config]\nexpect = \"v2.0\"\n", &[fixture("fixture_hook_basic")]).unwrap();
+    let host = home
+        .host(
+            "[plugins.hook-basic.config]\nexpect = \"v2.0\"\n",
+            &[fixture("fixture_hook_basic")],
+        )
+        .unwrap();
     let mut config = wasmvisor::config::Config::new(home.path(), "chaind");
     config.unsafe_skip_backup = true;
-    let ext = Extensions { binary_source: None, hooks: Some(Box::new(PluginHooks(Arc::new(host)))) };
-    let err = Upgrade::new(&config, &ext, plan("v2"), None).run().await.unwrap_err();
+    let ext = Extensions {
+        binary_source: None,
+        hooks: Some(Box::new(PluginHooks(Arc::new(host)))),
+    };
+    let err = Upgrade::new(&config, &ext, plan("v2"), None)
+        .run()
+        .await
+        .unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("v1.9.9") && msg.contains("v2.0"), "the error says why: {msg}");
-    assert_eq!(std::fs::read_link(cosmovisor.join("current")).unwrap(), Path::new("genesis"));
+    assert!(
+        msg.contains("v1.9.9") && msg.contains("v2.0"),
+        "the error says why: {msg}"
+    );
+    assert_eq!(
+        std::fs::read_link(cosmovisor.join("current")).unwrap(),
+        Path::new("genesis")
+    );
 }

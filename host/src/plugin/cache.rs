@@ -38,7 +38,9 @@ pub enum Origin {
 impl ComponentCache {
     /// A cache under `<home>/cosmovisor/.plugin-cache`.
     pub fn under_home(home: &Path) -> Self {
-        ComponentCache { dir: Some(home.join("cosmovisor").join(".plugin-cache")) }
+        ComponentCache {
+            dir: Some(home.join("cosmovisor").join(".plugin-cache")),
+        }
     }
 
     /// A cache in an explicit directory.
@@ -56,7 +58,10 @@ impl ComponentCache {
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_hash = h.finish();
         let dir = self.dir.as_ref()?;
-        Some(dir.join(format!("{sha256}-wasmtime{}-{engine_hash:016x}.cwasm", wasmtime_version())))
+        Some(dir.join(format!(
+            "{sha256}-wasmtime{}-{engine_hash:016x}.cwasm",
+            wasmtime_version()
+        )))
     }
 
     /// The compiled component, from the cache or compiled now (and then cached).
@@ -72,14 +77,22 @@ impl ComponentCache {
             // header and rejects a mismatched or damaged file with an error.
             match unsafe { Component::deserialize(engine, &data) } {
                 Ok(component) => return Ok((component, Origin::Cache)),
-                Err(e) => tracing::warn!("ignoring the damaged plugin cache entry {}: {e:#}", path.display()),
+                Err(e) => tracing::warn!(
+                    "ignoring the damaged plugin cache entry {}: {e:#}",
+                    path.display()
+                ),
             }
         }
-        let component = Component::new(engine, bytes).map_err(anyhow::Error::from).context("compiling the plugin")?;
+        let component = Component::new(engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("compiling the plugin")?;
         if let Some(path) = &entry
             && let Err(e) = store(path, &component)
         {
-            tracing::warn!("could not cache the compiled plugin at {}: {e:#}", path.display());
+            tracing::warn!(
+                "could not cache the compiled plugin at {}: {e:#}",
+                path.display()
+            );
         }
         Ok((component, Origin::Compiled))
     }

@@ -27,7 +27,9 @@ pub struct Contract {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
-    #[error("not a WebAssembly component (a core module or another file?); build the plugin for wasm32-wasip2")]
+    #[error(
+        "not a WebAssembly component (a core module or another file?); build the plugin for wasm32-wasip2"
+    )]
     NotAComponent,
     #[error("not a valid WebAssembly component: {0}")]
     Malformed(String),
@@ -41,7 +43,9 @@ pub enum ContractError {
         SUPPORTED_VERSIONS.last().copied().unwrap_or("?")
     )]
     UnsupportedVersion { found: String },
-    #[error("exports more than one plugin kind ({0}); a plugin is exactly one of detector, resolver, hook")]
+    #[error(
+        "exports more than one plugin kind ({0}); a plugin is exactly one of detector, resolver, hook"
+    )]
     SeveralKinds(String),
 }
 
@@ -74,13 +78,20 @@ pub fn read_contract(bytes: &[u8]) -> Result<Contract, ContractError> {
         }
     }
     match found.as_slice() {
-        [(kind, version)] => Ok(Contract { kind: *kind, version: version.clone() }),
+        [(kind, version)] => Ok(Contract {
+            kind: *kind,
+            version: version.clone(),
+        }),
         [] => Err(match unknown_version {
             Some(found) => ContractError::UnsupportedVersion { found },
             None => ContractError::NotAPlugin,
         }),
         several => Err(ContractError::SeveralKinds(
-            several.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "),
+            several
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         )),
     }
 }
@@ -108,8 +119,14 @@ mod tests {
 
     #[test]
     fn export_names_map_to_kind_and_version() {
-        assert_eq!(classify("wasmvisor:plugin/resolution@0.1.0"), Some((PluginKind::Resolver, "0.1.0".into())));
-        assert_eq!(classify("wasmvisor:plugin/hooks@0.9.0"), Some((PluginKind::Hook, "0.9.0".into())));
+        assert_eq!(
+            classify("wasmvisor:plugin/resolution@0.1.0"),
+            Some((PluginKind::Resolver, "0.1.0".into()))
+        );
+        assert_eq!(
+            classify("wasmvisor:plugin/hooks@0.9.0"),
+            Some((PluginKind::Hook, "0.9.0".into()))
+        );
         assert_eq!(classify("wasi:cli/run@0.2.0"), None);
         assert_eq!(classify("wasmvisor:plugin/types@0.1.0"), None);
     }
@@ -123,6 +140,9 @@ mod tests {
 
     #[test]
     fn garbage_is_reported_as_malformed() {
-        assert!(matches!(read_contract(b"not wasm at all"), Err(ContractError::Malformed(_))));
+        assert!(matches!(
+            read_contract(b"not wasm at all"),
+            Err(ContractError::Malformed(_))
+        ));
     }
 }

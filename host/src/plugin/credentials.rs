@@ -31,14 +31,19 @@ pub enum SecretSource {
 impl SecretSource {
     fn read(&self) -> Result<String, CredentialError> {
         let value = match self {
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| CredentialError::Missing(format!("environment variable {var} is not set")))?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| CredentialError::Missing(format!("cannot read {}: {e}", path.display())))?,
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                CredentialError::Missing(format!("environment variable {var} is not set"))
+            })?,
+            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                CredentialError::Missing(format!("cannot read {}: {e}", path.display()))
+            })?,
         };
         let value = value.trim().to_string();
         if value.is_empty() {
-            return Err(CredentialError::Missing(format!("{} is empty", self.describe())));
+            return Err(CredentialError::Missing(format!(
+                "{} is empty",
+                self.describe()
+            )));
         }
         Ok(value)
     }
@@ -98,14 +103,19 @@ impl Credentials {
             url::Host::Ipv6(ip) => ip.to_string(),
         };
         let port = url.port_or_known_default()?;
-        self.rules.iter().find(|r| r.hosts.iter().any(|p| p.matches(&host, port)))
+        self.rules
+            .iter()
+            .find(|r| r.hosts.iter().any(|p| p.matches(&host, port)))
     }
 
     /// Adds the matching credential (if any) to a request about to be sent. Any
     /// `Authorization` header already present is removed first: only the host
     /// decides credentials.
     pub fn authorize(&self, request: &mut reqwest::Request) -> Result<(), CredentialError> {
-        let body = request.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec);
+        let body = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .map(<[u8]>::to_vec);
         let (method, url) = (request.method().as_str().to_string(), request.url().clone());
         self.apply(&method, &url, request.headers_mut(), body.as_deref())
     }
@@ -124,26 +134,45 @@ impl Credentials {
             return Ok(());
         };
         let added = match &rule.kind {
-            CredentialKind::Bearer(token) => vec![("authorization".to_string(), format!("Bearer {}", token.read()?))],
+            CredentialKind::Bearer(token) => vec![(
+                "authorization".to_string(),
+                format!("Bearer {}", token.read()?),
+            )],
             CredentialKind::SigV4(sig) => {
                 let payload = Some(hex::encode(Sha256::digest(body.unwrap_or_default())));
                 let keys = SigV4Keys {
                     access_key_id: sig.access_key_id.read()?,
                     secret_access_key: sig.secret_access_key.read()?,
-                    session_token: sig.session_token.as_ref().map(SecretSource::read).transpose()?,
+                    session_token: sig
+                        .session_token
+                        .as_ref()
+                        .map(SecretSource::read)
+                        .transpose()?,
                 };
                 let existing: Vec<(String, String)> = headers
                     .iter()
-                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
                     .collect();
-                sign_v4(method, url, &existing, payload.as_deref(), &sig.region, &sig.service, &keys, Utc::now())?
+                sign_v4(
+                    method,
+                    url,
+                    &existing,
+                    payload.as_deref(),
+                    &sig.region,
+                    &sig.service,
+                    &keys,
+                    Utc::now(),
+                )?
             }
         };
         for (name, value) in added {
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| CredentialError::Sign(e.to_string()))?;
-            let mut value = reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|_| CredentialError::Sign(format!("the value of {name} is not a valid header value")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                CredentialError::Sign(format!("the value of {name} is not a valid header value"))
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -153,7 +182,11 @@ impl Credentials {
 
 /// Credentials for the installer's artifact downloads.
 impl crate::install::RequestAuthorizer for Credentials {
-    fn authorize(&self, url: &url::Url, headers: &mut reqwest::header::HeaderMap) -> anyhow::Result<()> {
+    fn authorize(
+        &self,
+        url: &url::Url,
+        headers: &mut reqwest::header::HeaderMap,
+    ) -> anyhow::Result<()> {
         Ok(self.apply("GET", url, headers, None)?)
     }
 }
@@ -208,7 +241,11 @@ pub fn sign_v4(
     }
     signed.sort();
     signed.dedup_by(|a, b| a.0 == b.0);
-    let signed_names = signed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let signed_names = signed
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
 
     let canonical_request = format!(
@@ -221,7 +258,10 @@ pub fn sign_v4(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
-    let mut key = hmac(format!("AWS4{}", keys.secret_access_key).as_bytes(), date.as_bytes());
+    let mut key = hmac(
+        format!("AWS4{}", keys.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    );
     for part in [region, service, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
     }
@@ -250,7 +290,10 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 fn uri_encode(input: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len());
     for b in input.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -265,14 +308,24 @@ fn canonical_uri(path: &str, service: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let once = uri_encode(&decoded, true);
     // Every service but S3 encodes the path twice.
-    if service == "s3" { once } else { uri_encode(&once, true) }
+    if service == "s3" {
+        once
+    } else {
+        uri_encode(&once, true)
+    }
 }
 
 fn canonical_query(url: &url::Url) -> String {
-    let mut pairs: Vec<(String, String)> =
-        url.query_pairs().map(|(k, v)| (uri_encode(&k, false), uri_encode(&v, false))).collect();
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (uri_encode(&k, false), uri_encode(&v, false)))
+        .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -370,15 +423,25 @@ mod tests {
         let mut req = client.get("https://api.github.com/repos").build().unwrap();
         creds.authorize(&mut req).unwrap();
         assert_eq!(req.headers()["authorization"], "Bearer s3cr3t");
-        let mut other = client.get("https://evil.example.com/").header("authorization", "Bearer forged").build().unwrap();
+        let mut other = client
+            .get("https://evil.example.com/")
+            .header("authorization", "Bearer forged")
+            .build()
+            .unwrap();
         creds.authorize(&mut other).unwrap();
-        assert!(other.headers().get("authorization").is_none(), "a plugin-set Authorization must be dropped");
+        assert!(
+            other.headers().get("authorization").is_none(),
+            "a plugin-set Authorization must be dropped"
+        );
     }
 
     #[test]
     fn missing_secret_is_a_clear_error() {
         let creds = bearer_rule("api.github.com", "WASMVISOR_TEST_TOKEN_NEVER_SET");
-        let mut req = reqwest::Client::new().get("https://api.github.com/").build().unwrap();
+        let mut req = reqwest::Client::new()
+            .get("https://api.github.com/")
+            .build()
+            .unwrap();
         let err = creds.authorize(&mut req).unwrap_err().to_string();
         assert!(err.contains("WASMVISOR_TEST_TOKEN_NEVER_SET"), "{err}");
     }

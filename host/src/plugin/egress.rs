@@ -40,7 +40,9 @@ enum HostMatch {
 /// Why a pattern or a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressError {
-    #[error("{0:?} is not a host pattern (use example.com, *.example.com, example.com:8443 or an IP address)")]
+    #[error(
+        "{0:?} is not a host pattern (use example.com, *.example.com, example.com:8443 or an IP address)"
+    )]
     BadPattern(String),
     #[error("{0:?} is not an http(s) URL with a host")]
     BadUrl(String),
@@ -65,12 +67,23 @@ impl HostPattern {
             let ip: Ipv6Addr = ip.parse().map_err(|_| bad())?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(bad)?.parse().map_err(|_| bad())?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(bad)?
+                        .parse()
+                        .map_err(|_| bad())?,
+                ),
             };
-            return Ok(HostPattern { host: HostMatch::Ip(IpAddr::V6(ip)), port });
+            return Ok(HostPattern {
+                host: HostMatch::Ip(IpAddr::V6(ip)),
+                port,
+            });
         }
         if let Ok(ip) = t.parse::<IpAddr>() {
-            return Ok(HostPattern { host: HostMatch::Ip(ip), port: None });
+            return Ok(HostPattern {
+                host: HostMatch::Ip(ip),
+                port: None,
+            });
         }
         let (host, port) = match t.rsplit_once(':') {
             Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| bad())?)),
@@ -78,15 +91,23 @@ impl HostPattern {
         };
         let host = host.to_ascii_lowercase();
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(HostPattern { host: HostMatch::Ip(ip), port });
+            return Ok(HostPattern {
+                host: HostMatch::Ip(ip),
+                port,
+            });
         }
         let matcher = match host.strip_prefix("*.") {
-            Some(suffix) if valid_name(suffix) && suffix.contains('.') => HostMatch::Subdomains(format!(".{suffix}")),
+            Some(suffix) if valid_name(suffix) && suffix.contains('.') => {
+                HostMatch::Subdomains(format!(".{suffix}"))
+            }
             Some(_) => return Err(bad()),
             None if valid_name(&host) => HostMatch::Exact(host),
             None => return Err(bad()),
         };
-        Ok(HostPattern { host: matcher, port })
+        Ok(HostPattern {
+            host: matcher,
+            port,
+        })
     }
 
     /// Whether `host` (lower case, IPv6 without brackets) on `port` matches.
@@ -96,7 +117,9 @@ impl HostPattern {
         }
         match &self.host {
             HostMatch::Exact(name) => name == host,
-            HostMatch::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+            HostMatch::Subdomains(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
             HostMatch::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
         }
     }
@@ -109,7 +132,8 @@ impl HostPattern {
     /// Whether this pattern names exactly `ip` (any port, or `port`).
     fn grants_address(&self, ip: IpAddr, port: u16) -> bool {
         // Port 0 = not known yet (the resolver runs before the port is attached).
-        matches!(self.host, HostMatch::Ip(granted) if granted == ip) && self.port.is_none_or(|p| port == 0 || p == port)
+        matches!(self.host, HostMatch::Ip(granted) if granted == ip)
+            && self.port.is_none_or(|p| port == 0 || p == port)
     }
 
     /// Whether `self` allows nothing that `wider` does not (used to intersect
@@ -137,7 +161,9 @@ fn valid_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
 }
 
@@ -201,23 +227,44 @@ impl Egress {
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => return Err(EgressError::BadUrl(url.to_string())),
         };
-        let port = url.port_or_known_default().ok_or_else(|| EgressError::BadUrl(url.to_string()))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| EgressError::BadUrl(url.to_string()))?;
         if self.allowed.iter().any(|p| p.matches(&host, port)) {
             Ok(Destination { host, port })
         } else {
-            let shown = if url.port().is_some() { format!("{host}:{port}") } else { host };
+            let shown = if url.port().is_some() {
+                format!("{host}:{port}")
+            } else {
+                host
+            };
             Err(EgressError::NotGranted(shown))
         }
     }
 
     /// Drops the special addresses the operator did not grant; an error when none is left.
-    pub fn filter_addresses(&self, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, EgressError> {
-        let (kept, refused): (Vec<_>, Vec<_>) = addrs
-            .into_iter()
-            .partition(|a| !is_special(a.ip()) || self.address_grants.iter().any(|g| g.grants_address(a.ip(), a.port())));
+    pub fn filter_addresses(
+        &self,
+        host: &str,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, EgressError> {
+        let (kept, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| {
+            !is_special(a.ip())
+                || self
+                    .address_grants
+                    .iter()
+                    .any(|g| g.grants_address(a.ip(), a.port()))
+        });
         if kept.is_empty() && !refused.is_empty() {
-            let addrs = refused.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(EgressError::SpecialAddress { host: host.to_string(), addrs });
+            let addrs = refused
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(EgressError::SpecialAddress {
+                host: host.to_string(),
+                addrs,
+            });
         }
         Ok(kept)
     }
@@ -233,14 +280,21 @@ pub fn is_special(ip: IpAddr) -> bool {
                 return is_special_v4(v4);
             }
             let aws_metadata: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == aws_metadata
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == aws_metadata
         }
     }
 }
 
 fn is_special_v4(ip: Ipv4Addr) -> bool {
     let alibaba_metadata = Ipv4Addr::new(100, 100, 100, 200);
-    ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip == alibaba_metadata
+    ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip == alibaba_metadata
 }
 
 /// The HTTP client's resolver for one plugin: resolves with the system resolver,
@@ -256,7 +310,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
         Box::pin(async move {
             // Port 0: reqwest attaches the URL's port afterwards (already checked
             // against the allowlist by `check_url`).
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept = egress
                 .filter_addresses(&host, addrs)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
@@ -271,8 +326,14 @@ mod tests {
 
     fn egress(allowed: &[&str], address_grants: &[&str]) -> Egress {
         Egress {
-            allowed: allowed.iter().map(|p| HostPattern::parse(p).unwrap()).collect(),
-            address_grants: address_grants.iter().map(|p| HostPattern::parse(p).unwrap()).collect(),
+            allowed: allowed
+                .iter()
+                .map(|p| HostPattern::parse(p).unwrap())
+                .collect(),
+            address_grants: address_grants
+                .iter()
+                .map(|p| HostPattern::parse(p).unwrap())
+                .collect(),
         }
     }
 
@@ -282,7 +343,15 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_forms() {
-        for p in ["example.com", "example.com:8443", "*.example.com", "10.0.0.7", "10.0.0.7:26657", "[fd00::1]", "[::1]:8080"] {
+        for p in [
+            "example.com",
+            "example.com:8443",
+            "*.example.com",
+            "10.0.0.7",
+            "10.0.0.7:26657",
+            "[fd00::1]",
+            "[::1]:8080",
+        ] {
             let parsed = HostPattern::parse(p).unwrap();
             assert_eq!(parsed.to_string(), p);
         }
@@ -290,14 +359,26 @@ mod tests {
 
     #[test]
     fn rejects_wildcards_urls_and_garbage() {
-        for p in ["*", "*.com", "https://example.com", "example.com/path", "", "user@example.com", "exa mple.com", "a:b"] {
+        for p in [
+            "*",
+            "*.com",
+            "https://example.com",
+            "example.com/path",
+            "",
+            "user@example.com",
+            "exa mple.com",
+            "a:b",
+        ] {
             assert!(HostPattern::parse(p).is_err(), "{p} should be rejected");
         }
     }
 
     #[test]
     fn empty_allowlist_allows_nothing() {
-        assert!(matches!(egress(&[], &[]).check_url(&url("https://example.com/")), Err(EgressError::NotGranted(_))));
+        assert!(matches!(
+            egress(&[], &[]).check_url(&url("https://example.com/")),
+            Err(EgressError::NotGranted(_))
+        ));
     }
 
     #[test]
@@ -318,26 +399,42 @@ mod tests {
     #[test]
     fn non_http_schemes_are_refused() {
         let e = egress(&["example.com"], &[]);
-        assert!(matches!(e.check_url(&url("file://example.com/etc/passwd")), Err(EgressError::BadUrl(_))));
+        assert!(matches!(
+            e.check_url(&url("file://example.com/etc/passwd")),
+            Err(EgressError::BadUrl(_))
+        ));
     }
 
     #[test]
     fn granted_name_resolving_to_loopback_is_refused() {
         let e = egress(&["localhost"], &[]);
         let addrs = vec!["127.0.0.1:80".parse().unwrap(), "[::1]:80".parse().unwrap()];
-        assert!(matches!(e.filter_addresses("localhost", addrs), Err(EgressError::SpecialAddress { .. })));
+        assert!(matches!(
+            e.filter_addresses("localhost", addrs),
+            Err(EgressError::SpecialAddress { .. })
+        ));
     }
 
     #[test]
     fn loopback_is_allowed_when_the_address_itself_is_granted() {
         let e = egress(&["localhost"], &["127.0.0.1"]);
         let addrs = vec!["127.0.0.1:80".parse().unwrap(), "[::1]:80".parse().unwrap()];
-        assert_eq!(e.filter_addresses("localhost", addrs).unwrap(), vec!["127.0.0.1:80".parse().unwrap()]);
+        assert_eq!(
+            e.filter_addresses("localhost", addrs).unwrap(),
+            vec!["127.0.0.1:80".parse().unwrap()]
+        );
     }
 
     #[test]
     fn metadata_and_link_local_addresses_are_special() {
-        for ip in ["169.254.169.254", "fe80::1", "fd00:ec2::254", "0.0.0.0", "::ffff:127.0.0.1", "100.100.100.200"] {
+        for ip in [
+            "169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+            "100.100.100.200",
+        ] {
             assert!(is_special(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["10.0.0.1", "192.168.1.1", "93.184.216.34", "2001:db8::1"] {
@@ -348,8 +445,14 @@ mod tests {
     #[test]
     fn public_addresses_pass_and_specials_are_dropped_from_a_mixed_answer() {
         let e = egress(&["example.com"], &[]);
-        let addrs = vec!["93.184.216.34:443".parse().unwrap(), "127.0.0.1:443".parse().unwrap()];
-        assert_eq!(e.filter_addresses("example.com", addrs).unwrap(), vec!["93.184.216.34:443".parse().unwrap()]);
+        let addrs = vec![
+            "93.184.216.34:443".parse().unwrap(),
+            "127.0.0.1:443".parse().unwrap(),
+        ];
+        assert_eq!(
+            e.filter_addresses("example.com", addrs).unwrap(),
+            vec!["93.184.216.34:443".parse().unwrap()]
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ impl Runtime {
     }
 
     fn new() -> Result<Runtime> {
-        let engine = Engine::new(&engine_config()).map_err(anyhow::Error::from).context("creating the WebAssembly engine")?;
+        let engine = Engine::new(&engine_config())
+            .map_err(anyhow::Error::from)
+            .context("creating the WebAssembly engine")?;
         let active = Arc::new(AtomicUsize::new(0));
         let ticking_engine = engine.clone();
         let ticking_active = active.clone();
@@ -81,14 +83,22 @@ impl Runtime {
                 }
             })
             .context("starting the plugin time-limit thread")?;
-        Ok(Runtime { engine, ticker: Ticker { active, thread: handle.thread().clone() } })
+        Ok(Runtime {
+            engine,
+            ticker: Ticker {
+                active,
+                thread: handle.thread().clone(),
+            },
+        })
     }
 
     /// Marks a call as running; the ticker runs until the guard is dropped.
     pub fn begin_call(&self) -> CallGuard {
         self.ticker.active.fetch_add(1, Ordering::SeqCst);
         self.ticker.thread.unpark();
-        CallGuard { active: self.ticker.active.clone() }
+        CallGuard {
+            active: self.ticker.active.clone(),
+        }
     }
 }
 

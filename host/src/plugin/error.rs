@@ -18,12 +18,19 @@ pub enum PluginError {
     #[error("plugin {plugin}: crashed: {message}")]
     Trap { plugin: String, message: String },
     #[error("plugin {plugin}: returned {size} bytes, more than its limit of {limit}")]
-    ResultTooLarge { plugin: String, size: usize, limit: usize },
+    ResultTooLarge {
+        plugin: String,
+        size: usize,
+        limit: usize,
+    },
     #[error("plugin {plugin}: {message}")]
     Invalid { plugin: String, message: String },
     /// The plugin ran fine and reported an error of its own.
     #[error("plugin {plugin}: {error}")]
-    Reported { plugin: String, error: ReportedError },
+    Reported {
+        plugin: String,
+        error: ReportedError,
+    },
 }
 
 /// An error a plugin returned (the WIT `error` variant).
@@ -44,7 +51,13 @@ pub enum ReportedError {
 impl PluginError {
     /// A resolver said "not mine": quietly try the next one.
     pub fn is_not_applicable(&self) -> bool {
-        matches!(self, PluginError::Reported { error: ReportedError::NotApplicable(_), .. })
+        matches!(
+            self,
+            PluginError::Reported {
+                error: ReportedError::NotApplicable(_),
+                ..
+            }
+        )
     }
 
     /// Whether the sandbox stopped the plugin (time, memory, crash, oversized result).

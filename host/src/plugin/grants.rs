@@ -97,7 +97,12 @@ impl<'a> CapabilityGranter<'a> {
 
     /// Special addresses (loopback, metadata…) the operator granted by IP: see `egress.rs`.
     fn address_grants(&self) -> Vec<HostPattern> {
-        self.operator.hosts.iter().filter(|h| h.is_address()).cloned().collect()
+        self.operator
+            .hosts
+            .iter()
+            .filter(|h| h.is_address())
+            .cloned()
+            .collect()
     }
 
     pub fn effective(&self) -> EffectiveGrant {
@@ -121,7 +126,9 @@ impl<'a> CapabilityGranter<'a> {
             if self.grant_file(file) {
                 g.files.push(file.clone());
             } else {
-                g.denied.push(format!("file {file}: declared but not granted (add it to `files` in [plugins.{name}])"));
+                g.denied.push(format!(
+                    "file {file}: declared but not granted (add it to `files` in [plugins.{name}])"
+                ));
             }
         }
         for key in &self.declared.config_keys {
@@ -133,7 +140,9 @@ impl<'a> CapabilityGranter<'a> {
             if self.grant_binary_command(command) {
                 g.binary_commands.push(command.clone());
             } else {
-                g.denied.push(format!("binary command {command:?}: not in `binary_commands` of [plugins.{name}]"));
+                g.denied.push(format!(
+                    "binary command {command:?}: not in `binary_commands` of [plugins.{name}]"
+                ));
             }
         }
         g
@@ -144,7 +153,11 @@ impl<'a> CapabilityGranter<'a> {
     pub fn unused_operator_entries(&self) -> Vec<String> {
         let mut out = Vec::new();
         for h in &self.operator.hosts {
-            let used = self.declared.http_hosts.iter().any(|d| d.is_within(h) || h.is_within(d));
+            let used = self
+                .declared
+                .http_hosts
+                .iter()
+                .any(|d| d.is_within(h) || h.is_within(d));
             if !used && !h.is_address() {
                 out.push(format!("host {h} is not declared by the plugin"));
             }
@@ -156,7 +169,9 @@ impl<'a> CapabilityGranter<'a> {
         }
         for k in self.operator.config.keys() {
             if !self.declared.config_keys.contains(k) {
-                out.push(format!("config key {k} is not declared by the plugin (it will not see it)"));
+                out.push(format!(
+                    "config key {k} is not declared by the plugin (it will not see it)"
+                ));
             }
         }
         out
@@ -174,18 +189,27 @@ mod tests {
             version: "1".into(),
             kind: PluginKind::Resolver,
             description: String::new(),
-            http_hosts: vec![HostPattern::parse("*.example.com").unwrap(), HostPattern::parse("api.other.org").unwrap()],
+            http_hosts: vec![
+                HostPattern::parse("*.example.com").unwrap(),
+                HostPattern::parse("api.other.org").unwrap(),
+            ],
             files: vec!["data/upgrade-info.json".into()],
             config_keys: vec!["bucket".into()],
             poll_interval_ms: None,
             wants_log_lines: false,
-            binary_commands: vec![vec!["version".into()], vec!["version".into(), "--long".into()]],
+            binary_commands: vec![
+                vec!["version".into()],
+                vec!["version".into(), "--long".into()],
+            ],
         }
     }
 
     fn operator(hosts: &[&str], files: &[&str]) -> OperatorGrant {
         OperatorGrant {
-            hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).unwrap())
+                .collect(),
             files: files.iter().map(|f| f.to_string()).collect(),
             ..Default::default()
         }
@@ -207,20 +231,32 @@ mod tests {
         let m = manifest();
         let op = operator(&["dl.example.com"], &[]);
         let g = CapabilityGranter::new(&m, &op).effective();
-        assert_eq!(g.egress.allowed, vec![HostPattern::parse("dl.example.com").unwrap()]);
+        assert_eq!(
+            g.egress.allowed,
+            vec![HostPattern::parse("dl.example.com").unwrap()]
+        );
     }
 
     #[test]
     fn operator_cannot_widen_beyond_the_declaration() {
         let m = manifest();
-        let op = operator(&["evil.net", "*.other.org"], &["config/priv_validator_key.json"]);
+        let op = operator(
+            &["evil.net", "*.other.org"],
+            &["config/priv_validator_key.json"],
+        );
         let granter = CapabilityGranter::new(&m, &op);
         let g = granter.effective();
-        assert_eq!(g.egress.allowed, vec![HostPattern::parse("api.other.org").unwrap()]);
+        assert_eq!(
+            g.egress.allowed,
+            vec![HostPattern::parse("api.other.org").unwrap()]
+        );
         assert!(g.files.is_empty());
         let unused = granter.unused_operator_entries();
         assert!(unused.iter().any(|u| u.contains("evil.net")), "{unused:?}");
-        assert!(unused.iter().any(|u| u.contains("priv_validator_key")), "{unused:?}");
+        assert!(
+            unused.iter().any(|u| u.contains("priv_validator_key")),
+            "{unused:?}"
+        );
     }
 
     #[test]
@@ -247,7 +283,10 @@ mod tests {
         let m = manifest();
         let all = CapabilityGranter::new(&m, &OperatorGrant::default()).effective();
         assert_eq!(all.binary_commands.len(), 2);
-        let op = OperatorGrant { binary_commands: Some(vec![vec!["version".into()]]), ..Default::default() };
+        let op = OperatorGrant {
+            binary_commands: Some(vec![vec!["version".into()]]),
+            ..Default::default()
+        };
         let narrowed = CapabilityGranter::new(&m, &op).effective();
         assert_eq!(narrowed.binary_commands, vec![vec!["version".to_string()]]);
     }
@@ -257,6 +296,9 @@ mod tests {
         let m = manifest();
         let op = operator(&["127.0.0.1", "dl.example.com"], &[]);
         let g = CapabilityGranter::new(&m, &op).effective();
-        assert_eq!(g.egress.address_grants, vec![HostPattern::parse("127.0.0.1").unwrap()]);
+        assert_eq!(
+            g.egress.address_grants,
+            vec![HostPattern::parse("127.0.0.1").unwrap()]
+        );
     }
 }

@@ -50,11 +50,21 @@ impl PluginContext {
         home: Option<PathBuf>,
         credentials: Arc<Credentials>,
     ) -> Self {
-        let state_file = home
-            .as_ref()
-            .map(|h| h.join("cosmovisor").join(".plugin-state").join(format!("{name}.json")));
+        let state_file = home.as_ref().map(|h| {
+            h.join("cosmovisor")
+                .join(".plugin-state")
+                .join(format!("{name}.json"))
+        });
         let state = KvState::new(state_file, limits.max_state_keys, limits.max_state_bytes);
-        PluginContext { name, grant, limits, home, credentials, http: OnceLock::new(), state: Mutex::new(state) }
+        PluginContext {
+            name,
+            grant,
+            limits,
+            home,
+            credentials,
+            http: OnceLock::new(),
+            state: Mutex::new(state),
+        }
     }
 
     fn http_client(&self) -> Result<reqwest::Client, String> {
@@ -62,7 +72,9 @@ impl PluginContext {
             .get_or_init(|| {
                 reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
-                    .dns_resolver(Arc::new(CheckedResolver { egress: Arc::new(self.grant.egress.clone()) }))
+                    .dns_resolver(Arc::new(CheckedResolver {
+                        egress: Arc::new(self.grant.egress.clone()),
+                    }))
                     .timeout(self.limits.http_timeout)
                     .user_agent(concat!("wasmvisor/", env!("CARGO_PKG_VERSION")))
                     .build()
@@ -102,18 +114,31 @@ impl StoreData {
             .memories(4)
             .table_elements(100_000)
             .build();
-        StoreData { wasi, table: ResourceTable::new(), limits, plugin, new_binary, stderr, log_lines: 0 }
+        StoreData {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            plugin,
+            new_binary,
+            stderr,
+            log_lines: 0,
+        }
     }
 
     /// What the guest wrote to stderr during this call (lossy UTF-8, trimmed).
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -133,7 +158,9 @@ impl host::Host for StoreData {
         truncate_utf8(&mut message, plugin.limits.max_log_line_bytes);
         let name = plugin.name.as_str();
         match level {
-            host::LogLevel::Trace | host::LogLevel::Debug => tracing::debug!(plugin = %name, "{message}"),
+            host::LogLevel::Trace | host::LogLevel::Debug => {
+                tracing::debug!(plugin = %name, "{message}")
+            }
             host::LogLevel::Info => tracing::info!(plugin = %name, "{message}"),
             host::LogLevel::Warn => tracing::warn!(plugin = %name, "{message}"),
             host::LogLevel::Error => tracing::error!(plugin = %name, "{message}"),
@@ -174,16 +201,29 @@ impl host::Host for StoreData {
     }
 
     async fn now_unix_ms(&mut self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 }
 
-async fn http_request(plugin: &PluginContext, req: host::Request) -> Result<host::Response, types::Error> {
-    let url = url::Url::parse(&req.url).map_err(|e| types::Error::InvalidInput(format!("URL {:?}: {e}", req.url)))?;
+async fn http_request(
+    plugin: &PluginContext,
+    req: host::Request,
+) -> Result<host::Response, types::Error> {
+    let url = url::Url::parse(&req.url)
+        .map_err(|e| types::Error::InvalidInput(format!("URL {:?}: {e}", req.url)))?;
     if plugin.grant.egress.is_empty() {
-        return Err(plugin.deny(format!("HTTP to {url}: this plugin is granted no HTTP hosts")));
+        return Err(plugin.deny(format!(
+            "HTTP to {url}: this plugin is granted no HTTP hosts"
+        )));
     }
-    plugin.grant.egress.check_url(&url).map_err(|e| plugin.deny(format!("HTTP to {url}: {e}")))?;
+    plugin
+        .grant
+        .egress
+        .check_url(&url)
+        .map_err(|e| plugin.deny(format!("HTTP to {url}: {e}")))?;
     let client = plugin.http_client().map_err(types::Error::Failed)?;
     let method = match req.method {
         host::Method::Get => reqwest::Method::GET,
@@ -202,15 +242,20 @@ async fn http_request(plugin: &PluginContext, req: host::Request) -> Result<host
     if let Some(body) = req.body {
         builder = builder.body(body);
     }
-    let mut request = builder.build().map_err(|e| types::Error::InvalidInput(format!("request to {url}: {e}")))?;
+    let mut request = builder
+        .build()
+        .map_err(|e| types::Error::InvalidInput(format!("request to {url}: {e}")))?;
     plugin
         .credentials
         .authorize(&mut request)
         .map_err(|e| types::Error::Failed(format!("request to {url}: {e}")))?;
-    let mut response = client.execute(request).await.map_err(|e| match egress_error(&e) {
-        Some(refusal) => plugin.deny(format!("HTTP to {url}: {refusal}")),
-        None => types::Error::Unavailable(format!("HTTP to {url}: {}", error_chain(&e))),
-    })?;
+    let mut response = client
+        .execute(request)
+        .await
+        .map_err(|e| match egress_error(&e) {
+            Some(refusal) => plugin.deny(format!("HTTP to {url}: {refusal}")),
+            None => types::Error::Unavailable(format!("HTTP to {url}: {}", error_chain(&e))),
+        })?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -219,15 +264,23 @@ async fn http_request(plugin: &PluginContext, req: host::Request) -> Result<host
         .collect();
     let max = plugin.limits.max_http_response_bytes;
     let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| types::Error::Unavailable(format!("reading {url}: {}", error_chain(&e))))?
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| types::Error::Unavailable(format!("reading {url}: {}", error_chain(&e))))?
     {
         if body.len() + chunk.len() > max {
-            return Err(plugin.deny(format!("the response from {url} is larger than the limit of {max} bytes")));
+            return Err(plugin.deny(format!(
+                "the response from {url} is larger than the limit of {max} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(host::Response { status, headers, body })
+    Ok(host::Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn egress_error(e: &reqwest::Error) -> Option<EgressError> {
@@ -256,7 +309,11 @@ async fn read_file(plugin: &PluginContext, path: &str) -> Result<Vec<u8>, types:
     if !plugin.grant.files.iter().any(|f| f == path) {
         return Err(plugin.deny(format!(
             "reading {path:?}: not granted (granted files: {})",
-            if plugin.grant.files.is_empty() { "none".to_string() } else { plugin.grant.files.join(", ") }
+            if plugin.grant.files.is_empty() {
+                "none".to_string()
+            } else {
+                plugin.grant.files.join(", ")
+            }
         )));
     }
     let Some(home) = &plugin.home else {
@@ -270,14 +327,20 @@ async fn read_file(plugin: &PluginContext, path: &str) -> Result<Vec<u8>, types:
         }
         Err(e) => return Err(types::Error::Unavailable(format!("{path}: {e}"))),
     };
-    let real_home = tokio::fs::canonicalize(home).await.unwrap_or_else(|_| home.clone());
+    let real_home = tokio::fs::canonicalize(home)
+        .await
+        .unwrap_or_else(|_| home.clone());
     if !real.starts_with(&real_home) {
-        return Err(plugin.deny(format!("reading {path}: it leads outside $DAEMON_HOME (symlink)")));
+        return Err(plugin.deny(format!(
+            "reading {path}: it leads outside $DAEMON_HOME (symlink)"
+        )));
     }
     read_limited(&real, plugin.limits.max_file_bytes)
         .await
         .map_err(|e| match e {
-            ReadError::TooLarge(max) => plugin.deny(format!("{path} is larger than the limit of {max} bytes")),
+            ReadError::TooLarge(max) => {
+                plugin.deny(format!("{path} is larger than the limit of {max} bytes"))
+            }
             ReadError::Io(e) => types::Error::Unavailable(format!("{path}: {e}")),
         })
 }
@@ -290,7 +353,10 @@ enum ReadError {
 async fn read_limited(path: &Path, max: usize) -> Result<Vec<u8>, ReadError> {
     let file = tokio::fs::File::open(path).await.map_err(ReadError::Io)?;
     let mut data = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut data).await.map_err(ReadError::Io)?;
+    file.take(max as u64 + 1)
+        .read_to_end(&mut data)
+        .await
+        .map_err(ReadError::Io)?;
     if data.len() > max {
         return Err(ReadError::TooLarge(max));
     }
@@ -298,10 +364,15 @@ async fn read_limited(path: &Path, max: usize) -> Result<Vec<u8>, ReadError> {
 }
 
 impl binary::Host for StoreData {
-    async fn run_new_binary(&mut self, args: Vec<String>) -> Result<binary::CommandOutput, types::Error> {
+    async fn run_new_binary(
+        &mut self,
+        args: Vec<String>,
+    ) -> Result<binary::CommandOutput, types::Error> {
         let plugin = self.plugin.clone();
         let Some(binary) = self.new_binary.clone() else {
-            return Err(plugin.deny("run-new-binary: there is no new binary in this call".to_string()));
+            return Err(
+                plugin.deny("run-new-binary: there is no new binary in this call".to_string())
+            );
         };
         if !plugin.grant.binary_commands.contains(&args) {
             return Err(plugin.deny(format!(
@@ -309,9 +380,21 @@ impl binary::Host for StoreData {
                 plugin.grant.binary_commands
             )));
         }
-        run_binary(&binary, &args, plugin.home.as_deref(), plugin.limits.binary_timeout, plugin.limits.max_binary_output_bytes)
-            .await
-            .map_err(|e| types::Error::Failed(format!("running {} {}: {e}", binary.display(), args.join(" "))))
+        run_binary(
+            &binary,
+            &args,
+            plugin.home.as_deref(),
+            plugin.limits.binary_timeout,
+            plugin.limits.max_binary_output_bytes,
+        )
+        .await
+        .map_err(|e| {
+            types::Error::Failed(format!(
+                "running {} {}: {e}",
+                binary.display(),
+                args.join(" ")
+            ))
+        })
     }
 }
 
@@ -344,19 +427,28 @@ pub async fn run_binary(
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
-        let (out, err) = tokio::join!(read_capped(stdout, max_output), read_capped(stderr, max_output));
+        let (out, err) = tokio::join!(
+            read_capped(stdout, max_output),
+            read_capped(stderr, max_output)
+        );
         let status = child.wait().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((status, out, err))
     };
     match tokio::time::timeout(timeout, work).await {
-        Ok(Ok((status, stdout, stderr))) => Ok(binary::CommandOutput { exit_code: status.code(), stdout, stderr }),
+        Ok(Ok((status, stdout, stderr))) => Ok(binary::CommandOutput {
+            exit_code: status.code(),
+            stdout,
+            stderr,
+        }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("did not finish within {timeout:?} (killed)")),
     }
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, max: usize) -> String {
-    let Some(mut reader) = reader else { return String::new() };
+    let Some(mut reader) = reader else {
+        return String::new();
+    };
     let mut buf = Vec::new();
     let _ = (&mut reader).take(max as u64).read_to_end(&mut buf).await;
     // Drain the rest so the child never blocks on a full pipe.
@@ -365,4 +457,3 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, max: us
     truncate_utf8(&mut text, max);
     text
 }
-

@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_what_they_set() {
-        let o = LimitOverrides { memory_bytes: Some(1 << 20), ..Default::default() };
+        let o = LimitOverrides {
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        };
         let l = Limits::default().with_overrides(&o);
         assert_eq!(l.memory_bytes, 1 << 20);
         assert_eq!(l.call_timeout, Limits::default().call_timeout);

@@ -27,7 +27,7 @@ use super::host_api::{PluginContext, StoreData};
 use super::limits::Limits;
 use super::manifest::{Manifest, PluginKind, RawManifest};
 use super::settings::PluginSettings;
-use crate::install::{Artifact, ArchiveKind, Checksum};
+use crate::install::{ArchiveKind, Artifact, Checksum};
 use crate::upgrade_info::Plan;
 
 /// Where a plugin's bytes come from.
@@ -62,7 +62,10 @@ impl Platform {
             "x86" => "386",
             other => other,
         };
-        Platform { os: std::env::consts::OS.to_string(), arch: arch.to_string() }
+        Platform {
+            os: std::env::consts::OS.to_string(),
+            arch: arch.to_string(),
+        }
     }
 }
 
@@ -119,7 +122,10 @@ impl LoadedPlugin {
         settings: Option<PluginSettings>,
         env: Arc<LoadEnv>,
     ) -> Result<Self, PluginError> {
-        let load_err = |reason: String| PluginError::Load { plugin: source.to_string(), reason };
+        let load_err = |reason: String| PluginError::Load {
+            plugin: source.to_string(),
+            reason,
+        };
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(settings) = &settings {
             let pin = settings.pin().map_err(|e| load_err(format!("{e:#}")))?;
@@ -168,14 +174,23 @@ impl LoadedPlugin {
 
     async fn prepare(&self) -> Result<Ready, PluginError> {
         let label = self.source.to_string();
-        let load_err = |reason: String| PluginError::Load { plugin: label.clone(), reason };
+        let load_err = |reason: String| PluginError::Load {
+            plugin: label.clone(),
+            reason,
+        };
         let runtime = Runtime::shared().map_err(|e| load_err(format!("{e:#}")))?;
-        let (bytes, sha, cache) = (self.bytes.clone(), self.sha256.clone(), self.env.cache.clone());
-        let (component, origin) = tokio::task::spawn_blocking(move || cache.load(&runtime.engine, &bytes, &sha))
-            .await
-            .map_err(|e| load_err(format!("compilation thread failed: {e}")))?
+        let (bytes, sha, cache) = (
+            self.bytes.clone(),
+            self.sha256.clone(),
+            self.env.cache.clone(),
+        );
+        let (component, origin) =
+            tokio::task::spawn_blocking(move || cache.load(&runtime.engine, &bytes, &sha))
+                .await
+                .map_err(|e| load_err(format!("compilation thread failed: {e}")))?
+                .map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = instantiate_pre(runtime, &component, self.contract.kind)
             .map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = instantiate_pre(runtime, &component, self.contract.kind).map_err(|e| load_err(format!("{e:#}")))?;
 
         // Describe with no grants and default limits: `describe` must not need anything.
         let anonymous = Arc::new(PluginContext::new(
@@ -193,15 +208,19 @@ impl LoadedPlugin {
             .clone()
             .or_else(|| self.env.settings_by_name.get(&manifest.name).cloned())
             .unwrap_or_default();
-        let operator = OperatorGrant::from_settings(&settings).map_err(|e| load_err(format!("{e:#}")))?;
+        let operator =
+            OperatorGrant::from_settings(&settings).map_err(|e| load_err(format!("{e:#}")))?;
         let granter = CapabilityGranter::new(&manifest, &operator);
         let grant = granter.effective();
         let unused_grants = granter.unused_operator_entries();
         for note in &unused_grants {
             tracing::warn!(plugin = %manifest.name, "configuration: {note}");
         }
-        let limits = Limits::default()
-            .with_overrides(&settings.limit_overrides().map_err(|e| load_err(format!("{e:#}")))?);
+        let limits = Limits::default().with_overrides(
+            &settings
+                .limit_overrides()
+                .map_err(|e| load_err(format!("{e:#}")))?,
+        );
         let ctx = Arc::new(PluginContext::new(
             manifest.name.clone(),
             grant,
@@ -210,31 +229,59 @@ impl LoadedPlugin {
             self.env.credentials.clone(),
         ));
         tracing::debug!(plugin = %manifest.name, kind = %manifest.kind, ?origin, "plugin ready");
-        Ok(Ready { manifest, ctx, origin, settings, unused_grants, pre })
+        Ok(Ready {
+            manifest,
+            ctx,
+            origin,
+            settings,
+            unused_grants,
+            pre,
+        })
     }
 
     /// Resolver: artifacts for a plan.
-    pub async fn resolve(&self, plan: &Plan, platform: &Platform) -> Result<Vec<Artifact>, PluginError> {
+    pub async fn resolve(
+        &self,
+        plan: &Plan,
+        platform: &Platform,
+    ) -> Result<Vec<Artifact>, PluginError> {
         let ready = self.ready().await?;
         let KindPre::Resolver(pre) = &ready.pre else {
             return Err(wrong_kind(ready, PluginKind::Resolver));
         };
-        let (wit_plan, wit_platform) = (to_wit_plan(plan), types::Platform { os: platform.os.clone(), arch: platform.arch.clone() });
+        let (wit_plan, wit_platform) = (
+            to_wit_plan(plan),
+            types::Platform {
+                os: platform.os.clone(),
+                arch: platform.arch.clone(),
+            },
+        );
         let pre = pre.clone();
         let out = guarded(ready, None, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
-                instance.wasmvisor_plugin_resolution().call_resolve(&mut *store, &wit_plan, &wit_platform).await
+                instance
+                    .wasmvisor_plugin_resolution()
+                    .call_resolve(&mut *store, &wit_plan, &wit_platform)
+                    .await
             })
         })
         .await?;
         let artifacts = out.map_err(|e| reported(ready, e))?;
         let size: usize = artifacts
             .iter()
-            .map(|a| a.url.len() + a.path_in_archive.as_ref().map_or(0, String::len) + a.checksum.as_ref().map_or(0, |c| c.hex.len()) + 16)
+            .map(|a| {
+                a.url.len()
+                    + a.path_in_archive.as_ref().map_or(0, String::len)
+                    + a.checksum.as_ref().map_or(0, |c| c.hex.len())
+                    + 16
+            })
             .sum();
         check_size(ready, size)?;
-        artifacts.into_iter().map(|a| from_wit_artifact(ready, a)).collect()
+        artifacts
+            .into_iter()
+            .map(|a| from_wit_artifact(ready, a))
+            .collect()
     }
 
     /// Detector: one poll.
@@ -243,12 +290,18 @@ impl LoadedPlugin {
         let KindPre::Detector(pre) = &ready.pre else {
             return Err(wrong_kind(ready, PluginKind::Detector));
         };
-        let ctx = types::DetectContext { daemon_name: node.daemon_name.clone(), current_upgrade: node.current_upgrade.clone() };
+        let ctx = types::DetectContext {
+            daemon_name: node.daemon_name.clone(),
+            current_upgrade: node.current_upgrade.clone(),
+        };
         let pre = pre.clone();
         let out = guarded(ready, None, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
-                instance.wasmvisor_plugin_detection().call_poll(&mut *store, &ctx).await
+                instance
+                    .wasmvisor_plugin_detection()
+                    .call_poll(&mut *store, &ctx)
+                    .await
             })
         })
         .await?;
@@ -267,7 +320,10 @@ impl LoadedPlugin {
         let plan = guarded(ready, None, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
-                instance.wasmvisor_plugin_detection().call_on_log_line(&mut *store, &line).await
+                instance
+                    .wasmvisor_plugin_detection()
+                    .call_on_log_line(&mut *store, &line)
+                    .await
             })
         })
         .await?;
@@ -275,16 +331,32 @@ impl LoadedPlugin {
     }
 
     /// Hook: before the switch. `new_binary` is what `run-new-binary` runs.
-    pub async fn pre_upgrade(&self, plan: &Plan, node: &NodeContext, new_binary: &Path) -> Result<(), PluginError> {
+    pub async fn pre_upgrade(
+        &self,
+        plan: &Plan,
+        node: &NodeContext,
+        new_binary: &Path,
+    ) -> Result<(), PluginError> {
         self.hook_call(plan, node, new_binary, true).await
     }
 
     /// Hook: after the switch.
-    pub async fn post_upgrade(&self, plan: &Plan, node: &NodeContext, new_binary: &Path) -> Result<(), PluginError> {
+    pub async fn post_upgrade(
+        &self,
+        plan: &Plan,
+        node: &NodeContext,
+        new_binary: &Path,
+    ) -> Result<(), PluginError> {
         self.hook_call(plan, node, new_binary, false).await
     }
 
-    async fn hook_call(&self, plan: &Plan, node: &NodeContext, new_binary: &Path, pre_switch: bool) -> Result<(), PluginError> {
+    async fn hook_call(
+        &self,
+        plan: &Plan,
+        node: &NodeContext,
+        new_binary: &Path,
+        pre_switch: bool,
+    ) -> Result<(), PluginError> {
         let ready = self.ready().await?;
         let KindPre::Hook(pre) = &ready.pre else {
             return Err(wrong_kind(ready, PluginKind::Hook));
@@ -293,7 +365,10 @@ impl LoadedPlugin {
         let ctx = types::HookContext {
             daemon_name: node.daemon_name.clone(),
             previous_upgrade: node.current_upgrade.clone(),
-            platform: types::Platform { os: platform.os, arch: platform.arch },
+            platform: types::Platform {
+                os: platform.os,
+                arch: platform.arch,
+            },
         };
         let wit_plan = to_wit_plan(plan);
         let pre = pre.clone();
@@ -313,7 +388,8 @@ impl LoadedPlugin {
     }
 }
 
-type CallFuture<'a, R> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+type CallFuture<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 /// Runs one call in a fresh store inside the plugin's limits, and turns every way it
 /// can fail into a [`PluginError`] that names the plugin.
@@ -322,7 +398,10 @@ async fn guarded<R>(
     new_binary: Option<PathBuf>,
     call: impl for<'s> FnOnce(&'s mut Store<StoreData>) -> CallFuture<'s, R>,
 ) -> Result<R, PluginError> {
-    let runtime = Runtime::shared().map_err(|e| PluginError::Load { plugin: ready.manifest.name.clone(), reason: format!("{e:#}") })?;
+    let runtime = Runtime::shared().map_err(|e| PluginError::Load {
+        plugin: ready.manifest.name.clone(),
+        reason: format!("{e:#}"),
+    })?;
     run_in_store(runtime, ready.ctx.clone(), new_binary, call).await
 }
 
@@ -342,7 +421,10 @@ async fn run_in_store<R>(
         if started.elapsed() >= limit {
             Ok(UpdateDeadline::Interrupt)
         } else {
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         }
     });
     store.set_epoch_deadline(1);
@@ -350,9 +432,17 @@ async fn run_in_store<R>(
     let result = tokio::time::timeout(limit, call(&mut store)).await;
     let name = ctx.name.clone();
     match result {
-        Err(_elapsed) => Err(PluginError::Timeout { plugin: name, limit }),
+        Err(_elapsed) => Err(PluginError::Timeout {
+            plugin: name,
+            limit,
+        }),
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(classify_trap(&name, &ctx.limits, e, store.data().stderr_text())),
+        Ok(Err(e)) => Err(classify_trap(
+            &name,
+            &ctx.limits,
+            e,
+            store.data().stderr_text(),
+        )),
     }
 }
 
@@ -360,41 +450,72 @@ fn classify_trap(plugin: &str, limits: &Limits, e: wasmtime::Error, stderr: Stri
     let plugin = plugin.to_string();
     let text = format!("{e:#}");
     if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return PluginError::Timeout { plugin, limit: limits.call_timeout };
+        return PluginError::Timeout {
+            plugin,
+            limit: limits.call_timeout,
+        };
     }
     if text.contains("forcing trap when growing memory") {
-        return PluginError::Memory { plugin, limit_mib: limits.memory_bytes >> 20 };
+        return PluginError::Memory {
+            plugin,
+            limit_mib: limits.memory_bytes >> 20,
+        };
     }
     if let Some(pos) = stderr.find("panicked at") {
         let message = stderr[pos..].lines().collect::<Vec<_>>().join(" ");
         return PluginError::Panic { plugin, message };
     }
     let first_line = text.lines().next().unwrap_or("unknown trap").to_string();
-    let message = if stderr.is_empty() { first_line } else { format!("{first_line} (stderr: {stderr})") };
+    let message = if stderr.is_empty() {
+        first_line
+    } else {
+        format!("{first_line} (stderr: {stderr})")
+    };
     PluginError::Trap { plugin, message }
 }
 
 async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawManifest, PluginError> {
-    let runtime = Runtime::shared().map_err(|e| PluginError::Load { plugin: ctx.name.clone(), reason: format!("{e:#}") })?;
+    let runtime = Runtime::shared().map_err(|e| PluginError::Load {
+        plugin: ctx.name.clone(),
+        reason: format!("{e:#}"),
+    })?;
     let m = match pre {
         KindPre::Detector(p) => {
             let p = p.clone();
             run_in_store(runtime, ctx, None, move |s| {
-                Box::pin(async move { p.instantiate_async(&mut *s).await?.wasmvisor_plugin_detection().call_describe(&mut *s).await })
+                Box::pin(async move {
+                    p.instantiate_async(&mut *s)
+                        .await?
+                        .wasmvisor_plugin_detection()
+                        .call_describe(&mut *s)
+                        .await
+                })
             })
             .await?
         }
         KindPre::Resolver(p) => {
             let p = p.clone();
             run_in_store(runtime, ctx, None, move |s| {
-                Box::pin(async move { p.instantiate_async(&mut *s).await?.wasmvisor_plugin_resolution().call_describe(&mut *s).await })
+                Box::pin(async move {
+                    p.instantiate_async(&mut *s)
+                        .await?
+                        .wasmvisor_plugin_resolution()
+                        .call_describe(&mut *s)
+                        .await
+                })
             })
             .await?
         }
         KindPre::Hook(p) => {
             let p = p.clone();
             run_in_store(runtime, ctx, None, move |s| {
-                Box::pin(async move { p.instantiate_async(&mut *s).await?.wasmvisor_plugin_hooks().call_describe(&mut *s).await })
+                Box::pin(async move {
+                    p.instantiate_async(&mut *s)
+                        .await?
+                        .wasmvisor_plugin_hooks()
+                        .call_describe(&mut *s)
+                        .await
+                })
             })
             .await?
         }
@@ -418,16 +539,26 @@ async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawMani
 }
 
 /// One linker per world, built once per process (they only depend on the engine).
-fn instantiate_pre(runtime: &Runtime, component: &Component, kind: PluginKind) -> anyhow::Result<KindPre> {
+fn instantiate_pre(
+    runtime: &Runtime,
+    component: &Component,
+    kind: PluginKind,
+) -> anyhow::Result<KindPre> {
     static LINKERS: OnceLock<Result<[Linker<StoreData>; 3], String>> = OnceLock::new();
     let linkers = LINKERS
         .get_or_init(|| build_linkers(&runtime.engine).map_err(|e| format!("{e:#}")))
         .as_ref()
         .map_err(|e| anyhow::anyhow!("linking the plugin interface: {e}"))?;
     Ok(match kind {
-        PluginKind::Detector => KindPre::Detector(detector::DetectorPre::new(linkers[0].instantiate_pre(component)?)?),
-        PluginKind::Resolver => KindPre::Resolver(resolver::ResolverPre::new(linkers[1].instantiate_pre(component)?)?),
-        PluginKind::Hook => KindPre::Hook(hook::HookPre::new(linkers[2].instantiate_pre(component)?)?),
+        PluginKind::Detector => KindPre::Detector(detector::DetectorPre::new(
+            linkers[0].instantiate_pre(component)?,
+        )?),
+        PluginKind::Resolver => KindPre::Resolver(resolver::ResolverPre::new(
+            linkers[1].instantiate_pre(component)?,
+        )?),
+        PluginKind::Hook => {
+            KindPre::Hook(hook::HookPre::new(linkers[2].instantiate_pre(component)?)?)
+        }
     })
 }
 
@@ -456,7 +587,11 @@ fn wrong_kind(ready: &Ready, wanted: PluginKind) -> PluginError {
 fn check_size(ready: &Ready, size: usize) -> Result<(), PluginError> {
     let limit = ready.ctx.limits.max_result_bytes;
     if size > limit {
-        return Err(PluginError::ResultTooLarge { plugin: ready.manifest.name.clone(), size, limit });
+        return Err(PluginError::ResultTooLarge {
+            plugin: ready.manifest.name.clone(),
+            size,
+            limit,
+        });
     }
     Ok(())
 }
@@ -469,11 +604,18 @@ fn reported(ready: &Ready, e: types::Error) -> PluginError {
         types::Error::Unavailable(m) => ReportedError::Unavailable(m),
         types::Error::Failed(m) => ReportedError::Failed(m),
     };
-    PluginError::Reported { plugin: ready.manifest.name.clone(), error }
+    PluginError::Reported {
+        plugin: ready.manifest.name.clone(),
+        error,
+    }
 }
 
 fn to_wit_plan(plan: &Plan) -> types::Plan {
-    types::Plan { name: plan.name.clone(), height: plan.height, info: plan.info.clone() }
+    types::Plan {
+        name: plan.name.clone(),
+        height: plan.height,
+        info: plan.info.clone(),
+    }
 }
 
 fn from_wit_plan(ready: &Ready, p: types::Plan) -> Result<Plan, PluginError> {
@@ -481,14 +623,24 @@ fn from_wit_plan(ready: &Ready, p: types::Plan) -> Result<Plan, PluginError> {
     if p.name.trim().is_empty() || p.height == 0 {
         return Err(PluginError::Invalid {
             plugin: ready.manifest.name.clone(),
-            message: format!("returned an invalid plan (name {:?}, height {}): a plan needs a name and a height > 0", p.name, p.height),
+            message: format!(
+                "returned an invalid plan (name {:?}, height {}): a plan needs a name and a height > 0",
+                p.name, p.height
+            ),
         });
     }
-    Ok(Plan { name: p.name, height: p.height, info: p.info })
+    Ok(Plan {
+        name: p.name,
+        height: p.height,
+        info: p.info,
+    })
 }
 
 fn from_wit_artifact(ready: &Ready, a: types::Artifact) -> Result<Artifact, PluginError> {
-    let invalid = |message: String| PluginError::Invalid { plugin: ready.manifest.name.clone(), message };
+    let invalid = |message: String| PluginError::Invalid {
+        plugin: ready.manifest.name.clone(),
+        message,
+    };
     let checksum = match a.checksum {
         None => None,
         Some(c) => {
@@ -512,5 +664,10 @@ fn from_wit_artifact(ready: &Ready, a: types::Artifact) -> Result<Artifact, Plug
         types::ArchiveKind::TarXz => ArchiveKind::TarXz,
         types::ArchiveKind::Gzip => ArchiveKind::Gz,
     };
-    Ok(Artifact { url: a.url, checksum, archive, binary_path: a.path_in_archive })
+    Ok(Artifact {
+        url: a.url,
+        checksum,
+        archive,
+        binary_path: a.path_in_archive,
+    })
 }

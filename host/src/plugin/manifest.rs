@@ -75,7 +75,10 @@ impl RawManifest {
     pub fn validate(self, exported_kind: PluginKind) -> Result<Manifest, String> {
         let mut problems = Vec::new();
         if !valid_name(&self.name) {
-            problems.push(format!("name {:?} must be 1-64 characters of a-z, 0-9 and '-'", self.name));
+            problems.push(format!(
+                "name {:?} must be 1-64 characters of a-z, 0-9 and '-'",
+                self.name
+            ));
         }
         if self.kind != exported_kind {
             problems.push(format!(
@@ -95,8 +98,13 @@ impl RawManifest {
                 problems.push(format!("files: {file:?} {e}"));
             }
         }
-        if let Some(ms) = self.poll_interval_ms.filter(|ms| *ms < MIN_POLL_INTERVAL_MS) {
-            problems.push(format!("poll-interval-ms {ms} is below the minimum of {MIN_POLL_INTERVAL_MS}"));
+        if let Some(ms) = self
+            .poll_interval_ms
+            .filter(|ms| *ms < MIN_POLL_INTERVAL_MS)
+        {
+            problems.push(format!(
+                "poll-interval-ms {ms} is below the minimum of {MIN_POLL_INTERVAL_MS}"
+            ));
         }
         if self.binary_commands.iter().any(Vec::is_empty) {
             problems.push("binary-commands: an argument list is empty".to_string());
@@ -120,7 +128,10 @@ impl RawManifest {
 }
 
 fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A path relative to `$DAEMON_HOME`: no leading `/`, no `..`, no empty or `.` parts.
@@ -128,7 +139,10 @@ pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
     if path.is_empty() || path.starts_with('/') {
         return Err("must be a relative path under $DAEMON_HOME");
     }
-    if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return Err("must not contain '..', '.' or empty parts");
     }
     Ok(())

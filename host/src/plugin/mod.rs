@@ -71,7 +71,8 @@ impl PluginHost {
     /// a path to a `.wasm` file, or a bundled name). Nothing is compiled here; a pin
     /// mismatch, an unknown contract or a missing file is an error naming the plugin.
     pub fn load(config: &Config, specs: &[String]) -> Result<PluginHost> {
-        let plugins = PluginsConfig::from_table(&config.plugins).context("the [plugins] configuration")?;
+        let plugins =
+            PluginsConfig::from_table(&config.plugins).context("the [plugins] configuration")?;
         let opts = HostOptions {
             home: Some(config.home.clone()),
             daemon_name: config.name.clone(),
@@ -80,7 +81,11 @@ impl PluginHost {
         PluginHost::load_with(plugins, specs, opts)
     }
 
-    pub fn load_with(config: PluginsConfig, specs: &[String], opts: HostOptions) -> Result<PluginHost> {
+    pub fn load_with(
+        config: PluginsConfig,
+        specs: &[String],
+        opts: HostOptions,
+    ) -> Result<PluginHost> {
         let env = Arc::new(LoadEnv {
             home: opts.home,
             cache: opts.cache,
@@ -94,7 +99,9 @@ impl PluginHost {
             }
             let source = match (&settings.path, &settings.bundled) {
                 (Some(path), _) => PluginSource::Path(path.clone()),
-                (None, Some(b)) => bundled_source(b).with_context(|| format!("[plugins.{name}]"))?,
+                (None, Some(b)) => {
+                    bundled_source(b).with_context(|| format!("[plugins.{name}]"))?
+                }
                 (None, None) => continue,
             };
             wanted.push((source, Some(settings.clone())));
@@ -121,16 +128,25 @@ impl PluginHost {
         let mut problems = Vec::new();
         for (source, settings) in wanted {
             match read_source(&source).and_then(|bytes| {
-                LoadedPlugin::identify(source.clone(), bytes, settings, env.clone()).map_err(anyhow::Error::new)
+                LoadedPlugin::identify(source.clone(), bytes, settings, env.clone())
+                    .map_err(anyhow::Error::new)
             }) {
                 Ok(p) => plugins.push(Arc::new(p)),
                 Err(e) => problems.push(format!("{e:#}")),
             }
         }
         if !problems.is_empty() {
-            bail!("{} plugin(s) cannot be used:\n  {}", problems.len(), problems.join("\n  "));
+            bail!(
+                "{} plugin(s) cannot be used:\n  {}",
+                problems.len(),
+                problems.join("\n  ")
+            );
         }
-        Ok(PluginHost { plugins, env, daemon_name: opts.daemon_name })
+        Ok(PluginHost {
+            plugins,
+            env,
+            daemon_name: opts.daemon_name,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,7 +167,10 @@ impl PluginHost {
     }
 
     fn node(&self, current_upgrade: Option<String>) -> NodeContext {
-        NodeContext { daemon_name: self.daemon_name.clone(), current_upgrade }
+        NodeContext {
+            daemon_name: self.daemon_name.clone(),
+            current_upgrade,
+        }
     }
 
     /// Asks the resolvers, highest `priority` first (then in load order), for the
@@ -160,7 +179,12 @@ impl PluginHost {
     /// first upgrade that needs a download.
     pub async fn resolve(&self, plan: &Plan, platform: &Platform) -> Result<Vec<Artifact>> {
         let mut resolvers = Vec::new();
-        for (order, p) in self.plugins.iter().filter(|p| p.kind() == PluginKind::Resolver).enumerate() {
+        for (order, p) in self
+            .plugins
+            .iter()
+            .filter(|p| p.kind() == PluginKind::Resolver)
+            .enumerate()
+        {
             match p.ready().await {
                 Ok(r) => resolvers.push((-r.settings.priority, order, p)),
                 Err(e) => tracing::warn!("resolver skipped: {e}"),
@@ -186,20 +210,34 @@ impl PluginHost {
             }
         }
         if tried.is_empty() {
-            bail!("no resolver plugin is loaded that could resolve {}", plan.name);
+            bail!(
+                "no resolver plugin is loaded that could resolve {}",
+                plan.name
+            );
         }
-        bail!("no resolver produced a binary for {} ({}/{}): {}", plan.name, platform.os, platform.arch, tried.join("; "))
+        bail!(
+            "no resolver produced a binary for {} ({}/{}): {}",
+            plan.name,
+            platform.os,
+            platform.arch,
+            tried.join("; ")
+        )
     }
 
     /// The detectors, compiled and described (needed now: they run all the time).
     /// A detector that cannot be loaded is reported and left out.
     pub async fn detectors(&self) -> Vec<Detector> {
         let mut out = Vec::new();
-        for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Detector) {
+        for p in self
+            .plugins
+            .iter()
+            .filter(|p| p.kind() == PluginKind::Detector)
+        {
             match p.ready().await {
                 Ok(r) => {
                     let configured = r.settings.poll_interval().ok().flatten();
-                    let interval = configured.or(r.manifest.poll_interval_ms.map(Duration::from_millis));
+                    let interval =
+                        configured.or(r.manifest.poll_interval_ms.map(Duration::from_millis));
                     out.push(Detector {
                         plugin: p.clone(),
                         name: r.manifest.name.clone(),
@@ -217,19 +255,31 @@ impl PluginHost {
 
     /// Runs every hook's `pre-upgrade` in load order; the first failure aborts (the
     /// caller must then leave the old binary current).
-    pub async fn run_hooks_pre(&self, plan: &Plan, new_binary: &Path, current_upgrade: Option<String>) -> Result<()> {
+    pub async fn run_hooks_pre(
+        &self,
+        plan: &Plan,
+        new_binary: &Path,
+        current_upgrade: Option<String>,
+    ) -> Result<()> {
         let node = self.node(current_upgrade);
         for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Hook) {
             p.pre_upgrade(plan, &node, new_binary)
                 .await
-                .with_context(|| format!("pre-upgrade check of {} refused the upgrade", plan.name))?;
+                .with_context(|| {
+                    format!("pre-upgrade check of {} refused the upgrade", plan.name)
+                })?;
             tracing::info!(plugin = %p.label(), "pre-upgrade check of {} passed", plan.name);
         }
         Ok(())
     }
 
     /// Runs every hook's `post-upgrade`; failures are logged only (the switch is done).
-    pub async fn run_hooks_post(&self, plan: &Plan, new_binary: &Path, current_upgrade: Option<String>) {
+    pub async fn run_hooks_post(
+        &self,
+        plan: &Plan,
+        new_binary: &Path,
+        current_upgrade: Option<String>,
+    ) {
         let node = self.node(current_upgrade);
         for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Hook) {
             if let Err(e) = p.post_upgrade(plan, &node, new_binary).await {
@@ -254,7 +304,10 @@ pub struct Detector {
 impl Detector {
     /// Polls once. A failure is logged and counted and means "no upgrade now".
     pub async fn poll(&self, current_upgrade: Option<String>) -> Option<Plan> {
-        let node = NodeContext { current_upgrade, ..self.node.clone() };
+        let node = NodeContext {
+            current_upgrade,
+            ..self.node.clone()
+        };
         self.apply_policy(self.plugin.poll(&node).await)
     }
 
@@ -288,7 +341,11 @@ impl Detector {
 pub struct PluginHooks(pub Arc<PluginHost>);
 
 impl crate::upgrade::UpgradeHooks for PluginHooks {
-    fn pre_upgrade<'a>(&'a self, plan: &'a Plan, new_binary: &'a Path) -> BoxFuture<'a, Result<()>> {
+    fn pre_upgrade<'a>(
+        &'a self,
+        plan: &'a Plan,
+        new_binary: &'a Path,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.0.run_hooks_pre(plan, new_binary, None))
     }
 
@@ -324,11 +381,13 @@ pub fn source_of(spec: &str) -> Result<PluginSource> {
 fn read_source(source: &PluginSource) -> Result<Arc<[u8]>> {
     match source {
         PluginSource::Path(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("plugin {}: cannot read it", path.display()))?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("plugin {}: cannot read it", path.display()))?;
             Ok(bytes.into())
         }
         PluginSource::Bundled(name) => {
-            let (_, bytes) = bundled::get(name).with_context(|| format!("bundled plugin {name} vanished"))?;
+            let (_, bytes) =
+                bundled::get(name).with_context(|| format!("bundled plugin {name} vanished"))?;
             Ok(Arc::from(bytes))
         }
     }

@@ -84,7 +84,12 @@ impl PluginSettings {
 
     pub fn limit_overrides(&self) -> Result<LimitOverrides> {
         Ok(LimitOverrides {
-            call_timeout: self.timeout.as_deref().map(parse_duration).transpose().context("timeout")?,
+            call_timeout: self
+                .timeout
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .context("timeout")?,
             memory_bytes: self.memory_mib.map(|m| (m as usize) << 20),
             max_result_bytes: self.max_result_kib.map(|k| (k as usize) << 10),
             max_http_response_bytes: None,
@@ -92,14 +97,20 @@ impl PluginSettings {
     }
 
     pub fn poll_interval(&self) -> Result<Option<Duration>> {
-        self.poll_interval.as_deref().map(parse_duration).transpose().context("poll_interval")
+        self.poll_interval
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("poll_interval")
     }
 
     /// The pin, normalised to lower-case hex; an error when it is not 64 hex digits.
     pub fn pin(&self) -> Result<Option<String>> {
         match &self.sha256 {
             None => Ok(None),
-            Some(p) if p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Some(p.to_ascii_lowercase())),
+            Some(p) if p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(Some(p.to_ascii_lowercase()))
+            }
             Some(p) => bail!("sha256 {p:?} is not 64 hexadecimal digits"),
         }
     }
@@ -160,20 +171,29 @@ impl PluginsConfig {
                     .try_into()
                     .context("[[plugins.credentials]]: expected an array of tables with hosts and bearer_env/bearer_file/sigv4")?;
                 for (i, r) in raw.into_iter().enumerate() {
-                    let rule = credential_rule(r).with_context(|| format!("[[plugins.credentials]] entry {}", i + 1))?;
+                    let rule = credential_rule(r)
+                        .with_context(|| format!("[[plugins.credentials]] entry {}", i + 1))?;
                     out.credentials.rules.push(rule);
                 }
                 continue;
             }
-            let settings: PluginSettings =
-                value.clone().try_into().with_context(|| format!("[plugins.{key}]"))?;
+            let settings: PluginSettings = value
+                .clone()
+                .try_into()
+                .with_context(|| format!("[plugins.{key}]"))?;
             if settings.path.is_some() && settings.bundled.is_some() {
                 bail!("[plugins.{key}]: give `path` or `bundled`, not both");
             }
             settings.pin().with_context(|| format!("[plugins.{key}]"))?;
-            settings.limit_overrides().with_context(|| format!("[plugins.{key}]"))?;
-            settings.poll_interval().with_context(|| format!("[plugins.{key}]"))?;
-            parse_patterns(&settings.hosts).map_err(anyhow::Error::new).with_context(|| format!("[plugins.{key}] hosts"))?;
+            settings
+                .limit_overrides()
+                .with_context(|| format!("[plugins.{key}]"))?;
+            settings
+                .poll_interval()
+                .with_context(|| format!("[plugins.{key}]"))?;
+            parse_patterns(&settings.hosts)
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("[plugins.{key}] hosts"))?;
             out.plugins.insert(key.clone(), settings);
         }
         Ok(out)
@@ -193,8 +213,12 @@ fn credential_rule(r: RawCredential) -> Result<CredentialRule> {
             service: s.service,
             access_key_id: secret("access_key_id", s.access_key_id_env, s.access_key_id_file)?
                 .context("sigv4 needs access_key_id_env or access_key_id_file")?,
-            secret_access_key: secret("secret_access_key", s.secret_access_key_env, s.secret_access_key_file)?
-                .context("sigv4 needs secret_access_key_env or secret_access_key_file")?,
+            secret_access_key: secret(
+                "secret_access_key",
+                s.secret_access_key_env,
+                s.secret_access_key_file,
+            )?
+            .context("sigv4 needs secret_access_key_env or secret_access_key_file")?,
             session_token: secret("session_token", s.session_token_env, s.session_token_file)?,
         }),
         (None, None) => bail!("give bearer_env, bearer_file or sigv4"),
@@ -212,10 +236,16 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
         bail!("empty duration; write e.g. 10s or 500ms");
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let n: u64 = num.parse().with_context(|| format!("{text:?} is not a duration such as 10s or 500ms"))?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let n: u64 = num
+            .parse()
+            .with_context(|| format!("{text:?} is not a duration such as 10s or 500ms"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         total += match unit {
             "ms" => Duration::from_millis(n),
@@ -259,9 +289,15 @@ mod tests {
         .unwrap();
         let s = &c.plugins["my-resolver"];
         assert!(s.enabled);
-        assert_eq!(s.pin().unwrap().unwrap(), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+        assert_eq!(
+            s.pin().unwrap().unwrap(),
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        );
         assert_eq!(s.config_values()["retries"], "3");
-        assert_eq!(s.limit_overrides().unwrap().call_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(
+            s.limit_overrides().unwrap().call_timeout,
+            Some(Duration::from_secs(90))
+        );
     }
 
     #[test]

@@ -18,12 +18,18 @@ pub struct KvState {
 
 impl KvState {
     pub fn new(file: Option<PathBuf>, max_keys: usize, max_bytes: usize) -> Self {
-        KvState { file, map: None, max_keys, max_bytes }
+        KvState {
+            file,
+            map: None,
+            max_keys,
+            max_bytes,
+        }
     }
 
     fn map(&mut self) -> &mut BTreeMap<String, Vec<u8>> {
         let file = self.file.clone();
-        self.map.get_or_insert_with(|| file.map(|f| load(&f)).unwrap_or_default())
+        self.map
+            .get_or_insert_with(|| file.map(|f| load(&f)).unwrap_or_default())
     }
 
     pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
@@ -35,11 +41,19 @@ impl KvState {
         let map = self.map();
         let is_new = !map.contains_key(&key);
         if is_new && map.len() >= max_keys {
-            return Err(format!("state-set {key:?}: the state already holds the maximum of {max_keys} keys"));
+            return Err(format!(
+                "state-set {key:?}: the state already holds the maximum of {max_keys} keys"
+            ));
         }
-        let used: usize = map.iter().filter(|(k, _)| **k != key).map(|(k, v)| k.len() + v.len()).sum();
+        let used: usize = map
+            .iter()
+            .filter(|(k, _)| **k != key)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
         if used + key.len() + value.len() > max_bytes {
-            return Err(format!("state-set {key:?}: the state would exceed its quota of {max_bytes} bytes"));
+            return Err(format!(
+                "state-set {key:?}: the state would exceed its quota of {max_bytes} bytes"
+            ));
         }
         map.insert(key, value);
         self.save()
@@ -53,11 +67,19 @@ impl KvState {
     }
 
     fn save(&mut self) -> Result<(), String> {
-        let Some(file) = self.file.clone() else { return Ok(()) };
-        let encoded: BTreeMap<&String, String> = self.map().iter().map(|(k, v)| (k, hex::encode(v))).collect();
+        let Some(file) = self.file.clone() else {
+            return Ok(());
+        };
+        let encoded: BTreeMap<&String, String> = self
+            .map()
+            .iter()
+            .map(|(k, v)| (k, hex::encode(v)))
+            .collect();
         let json = serde_json::to_vec_pretty(&encoded).map_err(|e| e.to_string())?;
         let write = || -> std::io::Result<()> {
-            let dir = file.parent().ok_or_else(|| std::io::Error::other("state file without a directory"))?;
+            let dir = file
+                .parent()
+                .ok_or_else(|| std::io::Error::other("state file without a directory"))?;
             std::fs::create_dir_all(dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
             tmp.write_all(&json)?;
@@ -70,11 +92,19 @@ impl KvState {
 }
 
 fn load(file: &PathBuf) -> BTreeMap<String, Vec<u8>> {
-    let Ok(text) = std::fs::read(file) else { return BTreeMap::new() };
+    let Ok(text) = std::fs::read(file) else {
+        return BTreeMap::new();
+    };
     match serde_json::from_slice::<BTreeMap<String, String>>(&text) {
-        Ok(m) => m.into_iter().filter_map(|(k, v)| Some((k, hex::decode(v).ok()?))).collect(),
+        Ok(m) => m
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, hex::decode(v).ok()?)))
+            .collect(),
         Err(e) => {
-            tracing::warn!("ignoring the unreadable plugin state {}: {e}", file.display());
+            tracing::warn!(
+                "ignoring the unreadable plugin state {}: {e}",
+                file.display()
+            );
             BTreeMap::new()
         }
     }
@@ -99,7 +129,11 @@ mod tests {
         let mut s = KvState::new(None, 2, 10);
         s.set("a".into(), vec![0; 3]).unwrap();
         s.set("b".into(), vec![0; 3]).unwrap();
-        assert!(s.set("c".into(), vec![]).unwrap_err().contains("maximum of 2 keys"));
+        assert!(
+            s.set("c".into(), vec![])
+                .unwrap_err()
+                .contains("maximum of 2 keys")
+        );
         assert!(s.set("a".into(), vec![0; 9]).unwrap_err().contains("quota"));
         s.set("a".into(), vec![0; 5]).unwrap();
     }

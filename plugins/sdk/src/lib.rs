@@ -126,7 +126,8 @@ pub mod types {
 
         /// Hooks: an argument list the new binary may be run with.
         pub fn binary_command(mut self, args: &[&str]) -> Self {
-            self.binary_commands.push(args.iter().map(|a| a.to_string()).collect());
+            self.binary_commands
+                .push(args.iter().map(|a| a.to_string()).collect());
             self
         }
     }
@@ -166,7 +167,6 @@ pub mod types {
 pub mod host {
     pub use crate::bindings::resolver::wasmvisor::plugin::host::*;
 
-
     /// GET a URL; the body of a 2xx answer, an `unavailable` error otherwise.
     pub fn http_get(url: &str) -> Result<Vec<u8>, crate::types::Error> {
         let response = http_request(&Request {
@@ -178,7 +178,10 @@ pub mod host {
         if (200..300).contains(&response.status) {
             Ok(response.body)
         } else {
-            Err(crate::types::Error::Unavailable(format!("GET {url}: HTTP status {}", response.status)))
+            Err(crate::types::Error::Unavailable(format!(
+                "GET {url}: HTTP status {}",
+                response.status
+            )))
         }
     }
 

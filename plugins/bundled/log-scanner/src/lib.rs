@@ -10,9 +10,13 @@ struct LogScanner;
 
 impl Detector for LogScanner {
     fn describe() -> Manifest {
-        Manifest::new("log-scanner", env!("CARGO_PKG_VERSION"), PluginKind::Detector)
-            .description("detects `UPGRADE \"x\" NEEDED at height: N` in the node's output")
-            .wants_log_lines()
+        Manifest::new(
+            "log-scanner",
+            env!("CARGO_PKG_VERSION"),
+            PluginKind::Detector,
+        )
+        .description("detects `UPGRADE \"x\" NEEDED at height: N` in the node's output")
+        .wants_log_lines()
     }
 
     fn poll(_ctx: DetectContext) -> Result<Option<Plan>, Error> {
@@ -29,14 +33,27 @@ fn parse(line: &str) -> Option<Plan> {
     let start = line.find("UPGRADE \"")? + "UPGRADE \"".len();
     let rest = &line[start..];
     let (name, rest) = rest.split_once('"')?;
-    let rest = rest.trim_start().strip_prefix("NEEDED at height:")?.trim_start();
-    let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let rest = rest
+        .trim_start()
+        .strip_prefix("NEEDED at height:")?
+        .trim_start();
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let height: u64 = rest[..digits_end].parse().ok().filter(|h| *h > 0)?;
-    let info = rest[digits_end..].trim_start().strip_prefix(':').unwrap_or("").trim();
+    let info = rest[digits_end..]
+        .trim_start()
+        .strip_prefix(':')
+        .unwrap_or("")
+        .trim();
     if name.is_empty() {
         return None;
     }
-    Some(Plan { name: name.to_string(), height, info: info.to_string() })
+    Some(Plan {
+        name: name.to_string(),
+        height,
+        info: info.to_string(),
+    })
 }
 
 wasmvisor_plugin_sdk::export_detector!(LogScanner);
