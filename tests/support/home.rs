@@ -64,6 +64,13 @@ impl Chain {
         self
     }
 
+    /// Adds a plan whose `info` field (download information) is `info`.
+    pub fn with_upgrade_info(mut self, name: &str, height: u64, info: &str) -> Chain {
+        self.upgrades
+            .push((name.to_owned(), height, info.to_owned()));
+        self
+    }
+
     fn to_json(&self) -> Value {
         let upgrades: Vec<Value> = self
             .upgrades
@@ -372,6 +379,14 @@ impl TestHome {
         std::fs::rename(&tmp, self.upgrade_info_file()).expect("rename upgrade-info");
     }
 
+    /// Marks `plan_json` as staged by the operator, as `add-upgrade --upgrade-height`
+    /// does, and writes it to `data/upgrade-info.json`.
+    pub fn stage_by_hand(&self, plan_json: &str) {
+        std::fs::write(self.cosmovisor().join("staged-upgrade.json"), plan_json)
+            .expect("write staged-upgrade.json");
+        self.write_upgrade_info(plan_json);
+    }
+
     /// `data-backup-*` entries (files or directories) under `dir`, sorted.
     pub fn backups_in(&self, dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -423,6 +438,49 @@ impl TestHome {
         json!({"name": name, "time": "0001-01-01T00:00:00Z", "height": height, "info": ""})
             .to_string()
     }
+}
+
+/// The height version `version` of the node started from, per its start line in
+/// `stdout` (the first such line).
+pub fn start_height(stdout: &str, version: &str) -> Option<u64> {
+    let marker = format!("starting node version={version} ");
+    stdout
+        .lines()
+        .find(|l| l.contains(&marker))?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("height="))?
+        .parse()
+        .ok()
+}
+
+/// The highest block height `version` reported committing in `stdout`.
+pub fn last_committed(stdout: &str, version: &str) -> Option<u64> {
+    let suffix = format!(" module=state version={version}");
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_suffix(&suffix)?
+                .split("height=")
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
+/// Asserts the chain continued across the switch from `old` to `new`: `new`
+/// started from exactly the last height `old` committed (no reset, no gap) and
+/// `old` committed nothing after that.
+pub fn assert_continued(stdout: &str, old: &str, new: &str) -> u64 {
+    let started = start_height(stdout, new)
+        .unwrap_or_else(|| panic!("no start line of version {new} in:\n{stdout}"));
+    let last_old =
+        last_committed(stdout, old).unwrap_or_else(|| panic!("version {old} committed no block"));
+    assert_eq!(
+        started, last_old,
+        "version {new} must start from the last height {old} committed"
+    );
+    started
 }
 
 /// A shorter deadline for things that must *not* happen (checked by waiting).

@@ -18,6 +18,6 @@ pub mod process;
 pub mod procfs;
 pub mod wait;
 
-pub use home::{Chain, Finished, SETTLE, TestHome};
+pub use home::{Chain, Finished, SETTLE, TestHome, assert_continued, last_committed, start_height};
 pub use process::{Exit, Running};
 pub use wait::{TIMEOUT, wait_for, wait_until};

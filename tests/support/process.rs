@@ -87,14 +87,15 @@ impl Running {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Both captures, labelled, for failure messages.
+    /// Both captures, labelled, for failure messages (the node's routine block
+    /// lines left out, and only the last lines of each: the full files are named).
     pub fn output(&self) -> String {
         format!(
             "--- stdout ({}) ---\n{}\n--- stderr ({}) ---\n{}",
             self.stdout.display(),
-            self.stdout(),
+            tail(&self.stdout()),
             self.stderr.display(),
-            self.stderr()
+            tail(&self.stderr())
         )
     }
 
@@ -124,8 +125,8 @@ impl Running {
             || {
                 format!(
                     "--- stdout ---\n{}\n--- stderr ---\n{}",
-                    std::fs::read_to_string(stdout).unwrap_or_default(),
-                    std::fs::read_to_string(stderr).unwrap_or_default()
+                    tail(&std::fs::read_to_string(stdout).unwrap_or_default()),
+                    tail(&std::fs::read_to_string(stderr).unwrap_or_default())
                 )
             },
         )
@@ -147,6 +148,38 @@ impl Running {
             .into_iter()
             .find(|pid| crate::procfs::cmdline(*pid).iter().any(|a| a == "start"))
     }
+}
+
+/// The last 60 interesting lines of `text`: routine "committed state" lines are
+/// summarised, they would drown what a failing test needs to show.
+fn tail(text: &str) -> String {
+    const KEEP: usize = 60;
+    let mut routine = 0;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let skip = l.contains("INF committed state height=");
+            routine += usize::from(skip);
+            !skip
+        })
+        .collect();
+    let start = lines.len().saturating_sub(KEEP);
+    let mut out = String::new();
+    if start > 0 {
+        out.push_str(&format!("[… {start} earlier lines]\n"));
+    }
+    out.push_str(&lines[start..].join("\n"));
+    if routine > 0 {
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("INF committed state height="));
+        out.push_str(&format!(
+            "\n[{routine} block lines left out; last: {}]",
+            last.unwrap_or("")
+        ));
+    }
+    out
 }
 
 impl Drop for Running {
