@@ -565,7 +565,7 @@ async fn a_failing_hook_aborts_the_upgrade_and_the_old_binary_stays_current() {
     config.unsafe_skip_backup = true;
     let ext = Extensions {
         binary_source: None,
-        hooks: Some(Box::new(PluginHooks(Arc::new(host)))),
+        hooks: Some(Box::new(PluginHooks::new(Arc::new(host), &config))),
     };
     let err = Upgrade::new(&config, &ext, plan("v2"), None)
         .run()
@@ -579,5 +579,68 @@ async fn a_failing_hook_aborts_the_upgrade_and_the_old_binary_stays_current() {
     assert_eq!(
         std::fs::read_link(cosmovisor.join("current")).unwrap(),
         Path::new("genesis")
+    );
+}
+
+/// A server on 127.0.0.1 that answers every request with `body`, recording requests.
+fn serve_forever(body: Vec<u8>) -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn a_resolved_artifact_is_installed_with_host_side_credentials() {
+    use std::sync::Arc;
+    use wasmvisor::plugin::PluginBinarySource;
+    use wasmvisor::upgrade::BinarySource;
+
+    let home = Home::new();
+    // A real executable of this machine (the installer checks the ELF header).
+    let binary = std::fs::read("/bin/true").unwrap();
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(&binary));
+    let (port, received) = serve_forever(binary);
+    // SAFETY of the test: a variable only this test uses.
+    unsafe { std::env::set_var("WASMVISOR_TEST_DOWNLOAD_TOKEN", "dl-456") };
+    let config_text = format!(
+        "[plugins.resolver-basic.config]\nbase-url = \"http://127.0.0.1:{port}\"\nraw-sha256 = \"{sha}\"\n\
+         [[plugins.credentials]]\nhosts = [\"127.0.0.1\"]\nbearer_env = \"WASMVISOR_TEST_DOWNLOAD_TOKEN\"\n"
+    );
+    let host = Arc::new(
+        home.host(&config_text, &[fixture("fixture_resolver_basic")])
+            .unwrap(),
+    );
+    let config = wasmvisor::config::Config::new(home.path(), "chaind");
+    let source = PluginBinarySource::new(host, &config);
+    source.fetch(&plan("v2"), &config.layout()).await.unwrap();
+    let installed = home.path().join("cosmovisor/upgrades/v2/bin/chaind");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read("/bin/true").unwrap()
+    );
+    let request = received
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(request.starts_with("get /v2/chaind"), "{request}");
+    assert!(
+        request.contains("authorization: bearer dl-456"),
+        "the download carries the credential: {request}"
     );
 }

@@ -1,1 +1,459 @@
-//! `wasmvisor plugin …` subcommands (to be written).
+//! `wasmvisor plugin …`: what an operator needs before trusting a plugin (list,
+//! inspect: kind, contract version, sha256, declared vs effective capabilities),
+//! `export` of a bundled plugin, and offline calls for plugin authors (`resolve`,
+//! `detect`, `hook`) that run a plugin exactly as the supervisor would — same
+//! sandbox, same grants — without a node.
+//!
+//! Configuration is optional here: with `DAEMON_HOME`/`DAEMON_NAME` (or `-c`) set, the
+//! operator's `[plugins]` table, state and cache are used; without, the plugin runs
+//! with only what the command line grants (`--set`, `--grant-host`, `--grant-file`).
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use sha2::{Digest, Sha256};
+
+use super::contract::{PACKAGE, read_contract};
+use super::{
+    ComponentCache, HostOptions, LoadedPlugin, NodeContext, Platform, PluginHost, PluginSettings,
+    PluginSource, PluginsConfig, bundled, source_of,
+};
+use crate::upgrade_info::Plan;
+
+/// Grants and config values given on the command line (offline calls).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OfflineGrants {
+    /// A config value for the plugin, KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Grant an HTTP host the plugin declares (repeatable).
+    #[arg(long = "grant-host", value_name = "HOST")]
+    pub grant_host: Vec<String>,
+    /// Grant a file (relative to $DAEMON_HOME) the plugin declares (repeatable).
+    #[arg(long = "grant-file", value_name = "PATH")]
+    pub grant_file: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// List the bundled plugins and the ones the configuration loads
+    List,
+    /// Show a plugin's kind, WIT version, sha256, and declared vs effective capabilities
+    #[command(
+        after_help = "Examples:\n  wasmvisor plugin inspect log-scanner\n  wasmvisor plugin inspect ./my-resolver.wasm"
+    )]
+    Inspect {
+        /// A .wasm file, a bundled plugin's name, or a [plugins.<name>] of the configuration.
+        #[arg(value_name = "PATH|NAME")]
+        plugin: String,
+        #[command(flatten)]
+        grants: OfflineGrants,
+    },
+    /// Write a bundled plugin to a file (to inspect, pin or modify it)
+    #[command(after_help = "Example:\n  wasmvisor plugin export log-scanner ./log-scanner.wasm")]
+    Export { name: String, file: PathBuf },
+    /// Ask a resolver for a plan's artifacts and print them as JSON
+    #[command(
+        after_help = "Example:\n  wasmvisor plugin resolve ./my-resolver.wasm --plan plan.json --set bucket=my-bucket"
+    )]
+    Resolve {
+        #[arg(value_name = "PATH|NAME")]
+        plugin: String,
+        /// A plan file, as data/upgrade-info.json.
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// GOOS of the binary (default: this machine).
+        #[arg(long)]
+        os: Option<String>,
+        /// GOARCH of the binary (default: this machine).
+        #[arg(long)]
+        arch: Option<String>,
+        #[command(flatten)]
+        grants: OfflineGrants,
+    },
+    /// Poll a detector once, or feed it log lines (from a file, or `-` for stdin)
+    #[command(
+        after_help = "Examples:\n  wasmvisor plugin detect ./my-detector.wasm\n  wasmvisor plugin detect log-scanner --log node.log"
+    )]
+    Detect {
+        #[arg(value_name = "PATH|NAME")]
+        plugin: String,
+        /// Feed these lines to on-log-line instead of polling.
+        #[arg(long, value_name = "FILE|-")]
+        log: Option<PathBuf>,
+        #[command(flatten)]
+        grants: OfflineGrants,
+    },
+    /// Run a hook's pre-upgrade (or --post) for a plan against a new binary
+    #[command(
+        after_help = "Example:\n  wasmvisor plugin hook ./version-check.wasm --plan plan.json --binary ./gaiad-v2"
+    )]
+    Hook {
+        #[arg(value_name = "PATH|NAME")]
+        plugin: String,
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// The binary `run-new-binary` runs.
+        #[arg(long, value_name = "FILE")]
+        binary: PathBuf,
+        /// Call post-upgrade instead of pre-upgrade.
+        #[arg(long)]
+        post: bool,
+        #[command(flatten)]
+        grants: OfflineGrants,
+    },
+}
+
+/// Runs one `wasmvisor plugin …` command. `config_file` is the global `-c`.
+pub fn plugin_command(command: PluginCommand, config_file: Option<PathBuf>) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match command {
+            PluginCommand::List => list(config_file),
+            PluginCommand::Export { name, file } => export(&name, &file),
+            PluginCommand::Inspect { plugin, grants } => {
+                inspect(&open(config_file, &plugin, &grants)?).await
+            }
+            PluginCommand::Resolve {
+                plugin,
+                plan,
+                os,
+                arch,
+                grants,
+            } => {
+                let ctx = open(config_file, &plugin, &grants)?;
+                let plan = read_plan(&plan)?;
+                let here = Platform::current();
+                let platform = Platform {
+                    os: os.unwrap_or(here.os),
+                    arch: arch.unwrap_or(here.arch),
+                };
+                let artifacts = ctx.plugin().resolve(&plan, &platform).await?;
+                let json: Vec<serde_json::Value> = artifacts
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "url": a.url,
+                            "checksum": a.checksum.as_ref().map(|c| c.to_string()),
+                            "archive": format!("{:?}", a.archive).to_lowercase(),
+                            "path_in_archive": a.binary_path,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            PluginCommand::Detect {
+                plugin,
+                log,
+                grants,
+            } => detect(&open(config_file, &plugin, &grants)?, log).await,
+            PluginCommand::Hook {
+                plugin,
+                plan,
+                binary,
+                post,
+                grants,
+            } => {
+                let ctx = open(config_file, &plugin, &grants)?;
+                let plan = read_plan(&plan)?;
+                let binary = std::path::absolute(&binary).unwrap_or(binary);
+                let node = ctx.node();
+                if post {
+                    ctx.plugin().post_upgrade(&plan, &node, &binary).await?;
+                } else {
+                    ctx.plugin().pre_upgrade(&plan, &node, &binary).await?;
+                }
+                println!(
+                    "{} of {} passed",
+                    if post { "post-upgrade" } else { "pre-upgrade" },
+                    plan.name
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+/// One plugin opened for a command, with the configuration it runs under.
+struct Opened {
+    host: PluginHost,
+    configured: bool,
+}
+
+impl Opened {
+    fn plugin(&self) -> &LoadedPlugin {
+        &self.host.plugins()[0]
+    }
+
+    fn node(&self) -> NodeContext {
+        NodeContext {
+            daemon_name: self.host.daemon_name().to_string(),
+            current_upgrade: None,
+        }
+    }
+}
+
+/// The operator's configuration when there is one (DAEMON_HOME or -c given).
+fn configuration(config_file: Option<PathBuf>) -> Result<Option<crate::config::Config>> {
+    let has_env = std::env::var_os("DAEMON_HOME").is_some();
+    if config_file.is_none() && !has_env {
+        return Ok(None);
+    }
+    Ok(Some(crate::cli::load_config(config_file, true)?))
+}
+
+fn open(config_file: Option<PathBuf>, spec: &str, grants: &OfflineGrants) -> Result<Opened> {
+    let config = configuration(config_file)?;
+    let (plugins_config, opts) = match &config {
+        Some(c) => (
+            PluginsConfig::from_table(&c.plugins).context("the [plugins] configuration")?,
+            HostOptions {
+                home: Some(c.home.clone()),
+                daemon_name: c.name.clone(),
+                cache: ComponentCache::under_home(&c.home),
+            },
+        ),
+        None => (
+            PluginsConfig::default(),
+            HostOptions {
+                home: None,
+                daemon_name: "app".into(),
+                cache: ComponentCache::disabled(),
+            },
+        ),
+    };
+    // A [plugins.<name>] table with a path or bundled name may be named directly.
+    let source = match plugins_config.plugins.get(spec) {
+        Some(PluginSettings { path: Some(p), .. }) => PluginSource::Path(p.clone()),
+        Some(PluginSettings {
+            bundled: Some(b), ..
+        }) => source_of(b)?,
+        _ => source_of(spec)?,
+    };
+    let mut settings = plugins_config
+        .plugins
+        .values()
+        .find(|s| super::targets(s, &source))
+        .cloned();
+    let offline = offline_settings(grants)?;
+    if offline != PluginSettings::default() {
+        // Command-line grants add to the table that targets this plugin, if any
+        // (a table found only by manifest name is then not consulted).
+        let s = settings.get_or_insert_with(PluginSettings::default);
+        s.hosts.extend(offline.hosts);
+        s.files.extend(offline.files);
+        s.config.extend(offline.config);
+    }
+    let host = PluginHost::single(plugins_config, source, settings, opts)?;
+    Ok(Opened {
+        host,
+        configured: config.is_some(),
+    })
+}
+
+fn offline_settings(grants: &OfflineGrants) -> Result<PluginSettings> {
+    let mut s = PluginSettings {
+        hosts: grants.grant_host.clone(),
+        files: grants.grant_file.clone(),
+        ..Default::default()
+    };
+    for kv in &grants.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv:?}: write KEY=VALUE"))?;
+        s.config
+            .insert(k.to_string(), toml::Value::String(v.to_string()));
+    }
+    Ok(s)
+}
+
+fn read_plan(path: &Path) -> Result<Plan> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    crate::upgrade_info::parse(&bytes).with_context(|| format!("the plan file {}", path.display()))
+}
+
+fn list(config_file: Option<PathBuf>) -> Result<ExitCode> {
+    println!("bundled plugins (use by name, e.g. --plugin log-scanner):");
+    for name in bundled::names() {
+        let Some((_, bytes)) = bundled::get(name) else {
+            continue;
+        };
+        let kind = read_contract(bytes)
+            .map(|c| format!("{} ({PACKAGE}@{})", c.kind, c.version))
+            .unwrap_or_else(|e| e.to_string());
+        println!("  {name:<20} {kind:<40} {} KiB", bytes.len() / 1024);
+    }
+    if let Some(config) = configuration(config_file)? {
+        let plugins = PluginsConfig::from_table(&config.plugins)?;
+        println!("configured ([plugins] in the configuration):");
+        if plugins.plugins.is_empty() {
+            println!("  none");
+        }
+        for (name, s) in &plugins.plugins {
+            let source = match (&s.path, &s.bundled) {
+                (Some(p), _) => p.display().to_string(),
+                (None, Some(b)) => format!("bundled:{b}"),
+                (None, None) => "(settings for a --plugin)".to_string(),
+            };
+            let state = if s.enabled { "enabled" } else { "disabled" };
+            println!("  {name:<20} {source}  [{state}, priority {}]", s.priority);
+        }
+        println!("credential rules: {}", plugins.credentials.rules.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(name: &str, file: &Path) -> Result<ExitCode> {
+    let (_, bytes) = bundled::get(name).with_context(|| {
+        format!(
+            "no bundled plugin is named {name:?} (bundled: {})",
+            bundled::names().join(", ")
+        )
+    })?;
+    if file.exists() {
+        bail!(
+            "{} already exists; remove it or choose another file",
+            file.display()
+        );
+    }
+    std::fs::write(file, bytes).with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "{} ({} bytes, sha256 {})",
+        file.display(),
+        bytes.len(),
+        hex::encode(Sha256::digest(bytes))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn inspect(opened: &Opened) -> Result<ExitCode> {
+    let p = opened.plugin();
+    let ready = p.ready().await?;
+    let m = &ready.manifest;
+    let g = &ready.ctx.grant;
+    let l = &ready.ctx.limits;
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!("name:         {} {}", m.name, m.version);
+    println!("kind:         {}", m.kind);
+    println!("contract:     {PACKAGE}@{}", p.contract.version);
+    println!("source:       {}", p.source);
+    println!("sha256:       {}", p.sha256);
+    println!("size:         {} bytes", p.size);
+    if !m.description.is_empty() {
+        println!("description:  {}", m.description);
+    }
+    println!("declared:");
+    println!(
+        "  http hosts:      {}",
+        list(m.http_hosts.iter().map(|h| h.to_string()).collect())
+    );
+    println!("  files:           {}", list(m.files.clone()));
+    println!("  config keys:     {}", list(m.config_keys.clone()));
+    if m.kind == super::PluginKind::Detector {
+        let poll = m
+            .poll_interval_ms
+            .map(|ms| format!("every {ms} ms"))
+            .unwrap_or_else(|| "never".into());
+        println!("  poll:            {poll}");
+        println!(
+            "  log lines:       {}",
+            if m.wants_log_lines { "yes" } else { "no" }
+        );
+    }
+    if m.kind == super::PluginKind::Hook {
+        println!(
+            "  binary commands: {}",
+            list(m.binary_commands.iter().map(|c| c.join(" ")).collect())
+        );
+    }
+    let origin = if opened.configured {
+        "with this configuration"
+    } else {
+        "no configuration: command-line grants only"
+    };
+    println!("effective ({origin}):");
+    println!(
+        "  http hosts:      {}",
+        list(g.egress.allowed.iter().map(|h| h.to_string()).collect())
+    );
+    println!("  files:           {}", list(g.files.clone()));
+    println!(
+        "  config:          {}",
+        list(g.config.iter().map(|(k, v)| format!("{k}={v}")).collect())
+    );
+    if m.kind == super::PluginKind::Hook {
+        println!(
+            "  binary commands: {}",
+            list(g.binary_commands.iter().map(|c| c.join(" ")).collect())
+        );
+    }
+    for d in &g.denied {
+        println!("  denied:          {d}");
+    }
+    for u in &ready.unused_grants {
+        println!("  unused grant:    {u}");
+    }
+    println!(
+        "limits:       {:?} per call, {} MiB memory, {} KiB result, {} KiB HTTP response",
+        l.call_timeout,
+        l.memory_bytes >> 20,
+        l.max_result_bytes >> 10,
+        l.max_http_response_bytes >> 10
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn detect(opened: &Opened, log: Option<PathBuf>) -> Result<ExitCode> {
+    let p = opened.plugin();
+    let mut found: Vec<Plan> = Vec::new();
+    match log {
+        None => {
+            if let Some(plan) = p.poll(&opened.node()).await? {
+                found.push(plan);
+            }
+        }
+        Some(path) => {
+            let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?,
+                ))
+            };
+            for line in reader.lines() {
+                let line = line.context("reading the log")?;
+                if let Some(plan) = p.on_log_line(&line).await? {
+                    found.push(plan);
+                }
+            }
+        }
+    }
+    let json: Vec<BTreeMap<&str, serde_json::Value>> = found
+        .iter()
+        .map(|plan| {
+            BTreeMap::from([
+                ("name", plan.name.clone().into()),
+                ("height", plan.height.into()),
+                ("info", plan.info.clone().into()),
+            ])
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(ExitCode::SUCCESS)
+}

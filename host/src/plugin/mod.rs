@@ -47,7 +47,9 @@ pub use manifest::{Manifest, PluginKind};
 pub use settings::{PluginSettings, PluginsConfig};
 
 use crate::config::Config;
-use crate::install::Artifact;
+use crate::install::{Artifact, InstallOptions};
+use crate::layout::Layout;
+use crate::upgrade::{BinarySource, UpgradeHooks};
 use crate::upgrade_info::Plan;
 
 /// All plugins of one supervisor.
@@ -86,12 +88,6 @@ impl PluginHost {
         specs: &[String],
         opts: HostOptions,
     ) -> Result<PluginHost> {
-        let env = Arc::new(LoadEnv {
-            home: opts.home,
-            cache: opts.cache,
-            credentials: Arc::new(config.credentials.clone()),
-            settings_by_name: config.plugins.clone(),
-        });
         let mut wanted: Vec<(PluginSource, Option<PluginSettings>)> = Vec::new();
         for (name, settings) in &config.plugins {
             if !settings.enabled {
@@ -114,16 +110,37 @@ impl PluginHost {
             let settings = config
                 .plugins
                 .values()
-                .find(|s| match &source {
-                    PluginSource::Path(p) => s.path.as_ref() == Some(p),
-                    PluginSource::Bundled(b) => s.bundled.as_deref() == Some(*b),
-                })
+                .find(|s| targets(s, &source))
                 .cloned();
             if settings.as_ref().is_some_and(|s| !s.enabled) {
                 continue;
             }
             wanted.push((source, settings));
         }
+        PluginHost::from_sources(config, wanted, opts)
+    }
+
+    /// A host with exactly one plugin (the `wasmvisor plugin …` commands).
+    pub fn single(
+        config: PluginsConfig,
+        source: PluginSource,
+        settings: Option<PluginSettings>,
+        opts: HostOptions,
+    ) -> Result<PluginHost> {
+        PluginHost::from_sources(config, vec![(source, settings)], opts)
+    }
+
+    fn from_sources(
+        config: PluginsConfig,
+        wanted: Vec<(PluginSource, Option<PluginSettings>)>,
+        opts: HostOptions,
+    ) -> Result<PluginHost> {
+        let env = Arc::new(LoadEnv {
+            home: opts.home,
+            cache: opts.cache,
+            credentials: Arc::new(config.credentials.clone()),
+            settings_by_name: config.plugins.clone(),
+        });
         let mut plugins = Vec::new();
         let mut problems = Vec::new();
         for (source, settings) in wanted {
@@ -151,6 +168,10 @@ impl PluginHost {
 
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
+    }
+
+    pub fn daemon_name(&self) -> &str {
+        &self.daemon_name
     }
 
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
@@ -337,23 +358,102 @@ impl Detector {
     }
 }
 
-/// Hooks for the upgrade state machine (`crate::upgrade::UpgradeHooks`).
-pub struct PluginHooks(pub Arc<PluginHost>);
+/// Hook plugins for the upgrade state machine (`crate::upgrade::UpgradeHooks`).
+pub struct PluginHooks {
+    host: Arc<PluginHost>,
+    layout: Layout,
+}
 
-impl crate::upgrade::UpgradeHooks for PluginHooks {
+impl PluginHooks {
+    pub fn new(host: Arc<PluginHost>, config: &Config) -> Self {
+        PluginHooks {
+            host,
+            layout: config.layout(),
+        }
+    }
+
+    fn current_upgrade(&self) -> Option<String> {
+        let dir = self.layout.current_dir().ok()?;
+        if dir == self.layout.genesis_dir() {
+            return None;
+        }
+        dir.file_name().map(|n| n.to_string_lossy().into_owned())
+    }
+}
+
+impl UpgradeHooks for PluginHooks {
     fn pre_upgrade<'a>(
         &'a self,
         plan: &'a Plan,
         new_binary: &'a Path,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.0.run_hooks_pre(plan, new_binary, None))
+        Box::pin(
+            self.host
+                .run_hooks_pre(plan, new_binary, self.current_upgrade()),
+        )
     }
 
     fn post_upgrade<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            // After the switch the new binary is the current one.
-            let _ = plan;
+            // After the switch, the new binary is the current one.
+            match self.layout.current_bin() {
+                Ok(bin) => self.host.run_hooks_post(plan, &bin, None).await,
+                Err(e) => tracing::warn!("post-upgrade hooks skipped: {e:#}"),
+            }
         })
+    }
+}
+
+/// Resolver plugins + the installer: gets a missing upgrade binary
+/// (`crate::upgrade::BinarySource`). Artifacts are tried in the resolver's order;
+/// downloads carry the operator's credentials for matching hosts.
+pub struct PluginBinarySource {
+    host: Arc<PluginHost>,
+    install: InstallOptions,
+}
+
+impl PluginBinarySource {
+    pub fn new(host: Arc<PluginHost>, config: &Config) -> Self {
+        let install = InstallOptions {
+            must_have_checksum: config.download_must_have_checksum,
+            authorizer: Some(host.authorizer()),
+            ..InstallOptions::default()
+        };
+        PluginBinarySource { host, install }
+    }
+}
+
+impl BinarySource for PluginBinarySource {
+    fn fetch<'a>(&'a self, plan: &'a Plan, layout: &'a Layout) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let artifacts = self.host.resolve(plan, &Platform::current()).await?;
+            let mut failures = Vec::new();
+            for artifact in &artifacts {
+                match crate::install::install(layout, &plan.name, artifact, &self.install).await {
+                    Ok(path) => {
+                        tracing::info!("installed {} for {}", path.display(), plan.name);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::warn!("artifact {} failed: {e}", artifact.url);
+                        failures.push(format!("{}: {e}", artifact.url));
+                    }
+                }
+            }
+            bail!(
+                "no artifact for {} could be installed: {}",
+                plan.name,
+                failures.join("; ")
+            )
+        })
+    }
+}
+
+/// Whether a settings table names this source as its `path` or `bundled` plugin.
+fn targets(settings: &PluginSettings, source: &PluginSource) -> bool {
+    match source {
+        PluginSource::Path(p) => settings.path.as_ref() == Some(p),
+        PluginSource::Bundled(b) => settings.bundled.as_deref() == Some(*b),
     }
 }
 
