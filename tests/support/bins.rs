@@ -27,8 +27,17 @@ pub fn target_dir() -> &'static Path {
     })
 }
 
+/// Where the binaries are: the target directory, or `$WASMVISOR_E2E_BINS` when set
+/// (useful when others rebuild the shared target dir with other features).
+fn bin_dir() -> PathBuf {
+    match std::env::var_os("WASMVISOR_E2E_BINS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => target_dir().to_path_buf(),
+    }
+}
+
 fn binary(name: &str) -> PathBuf {
-    let path = target_dir().join(name);
+    let path = bin_dir().join(name);
     assert!(
         path.is_file(),
         "{} is missing: build it first with `{BUILD_COMMAND}` (the e2e tests run the real binaries)",
@@ -45,4 +54,22 @@ pub fn wasmvisor() -> PathBuf {
 /// The fake chain daemon (genesis version `v1`).
 pub fn fake_chaind() -> PathBuf {
     binary("fake-chaind")
+}
+
+/// Whether the wasmvisor binary was built with the `failpoints` feature (its
+/// failpoint message is compiled in only then). Scanned once per test process.
+pub fn wasmvisor_has_failpoints() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| contains(&wasmvisor(), " reached: killing the supervisor"))
+}
+
+/// Whether the file at `path` contains `needle` (`grep -F`: fast on a 300 MB
+/// debug binary, where a byte loop in an unoptimised test build is not).
+fn contains(path: &Path, needle: &str) -> bool {
+    std::process::Command::new("grep")
+        .args(["-q", "-a", "-F", needle])
+        .arg(path)
+        .status()
+        .expect("run grep")
+        .success()
 }

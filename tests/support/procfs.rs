@@ -43,3 +43,14 @@ pub fn cmdline(pid: u32) -> Vec<String> {
 pub fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && !matches!(stat(pid), Some((_, 'Z')) | None)
 }
+
+/// Live processes whose arguments include `arg` exactly (e.g. a node's `--home` dir).
+pub fn with_arg(arg: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| alive(*pid) && cmdline(*pid).iter().any(|a| a == arg))
+        .collect()
+}
