@@ -1,0 +1,237 @@
+//! Binaries from a URL — `add-upgrade <name> <url>` and, with
+//! DAEMON_ALLOW_DOWNLOAD_BINARIES, the plan's `info` at upgrade time — served by
+//! a real loopback HTTP server as real archives. A wrong checksum or a hostile
+//! archive is refused, and a refusal leaves nothing that blocks a retry.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use wasmvisor_e2e::archive::{sha256_checksum, tar_gz, zip};
+use wasmvisor_e2e::http::Server;
+use wasmvisor_e2e::{Chain, Exit, Finished, TIMEOUT, TestHome};
+
+const WRONG: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn serve(files: &[(&str, Vec<u8>)]) -> Server {
+    Server::start(
+        files
+            .iter()
+            .map(|(path, body)| ((*path).to_owned(), body.clone()))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+/// The v2 binary and a tar.gz holding it as `bin/fake-chaind`.
+fn v2_tarball(home: &TestHome) -> (Vec<u8>, Vec<u8>) {
+    let v2 = std::fs::read(home.make_version("v2")).expect("read v2");
+    let archive = tar_gz(&[("bin/fake-chaind", &v2, 0o755)]);
+    (v2, archive)
+}
+
+fn installed(home: &TestHome) -> PathBuf {
+    home.cosmovisor().join("upgrades/v2/bin/fake-chaind")
+}
+
+/// Everything under `dir`, recursively (relative paths), to spot leftovers.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_refused(done: &Finished, what: &str) {
+    assert!(!done.success(), "must be refused: {done:#?}");
+    assert!(
+        done.stderr.to_lowercase().contains(what),
+        "the error must mention {what:?}: {done:#?}"
+    );
+}
+
+#[test]
+fn add_upgrade_downloads_a_tar_gz_and_verifies_its_checksum() {
+    let mut home = TestHome::new(Chain::default());
+    let (v2, archive) = v2_tarball(&home);
+    let checksum = sha256_checksum(&archive);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let url = server.url("/v2.tar.gz");
+    home.cli(&["add-upgrade", "v2", &url, "--checksum", &checksum])
+        .assert_success();
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_wrong_checksum_is_refused_and_leaves_nothing_that_blocks_a_retry() {
+    let mut home = TestHome::new(Chain::default());
+    let (v2, archive) = v2_tarball(&home);
+    let good = sha256_checksum(&archive);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let url = server.url("/v2.tar.gz");
+    let before = tree(&home.home());
+
+    let done = home.cli(&["add-upgrade", "v2", &url, "--checksum", WRONG]);
+    assert_refused(&done, "checksum");
+    assert!(!installed(&home).exists());
+    let after: Vec<String> = tree(&home.home())
+        .into_iter()
+        .filter(|p| !before.contains(p) && p != "cosmovisor/upgrades")
+        .collect();
+    assert!(after.is_empty(), "a refused download left {after:?}");
+
+    // The same command with the right checksum, no --force needed.
+    home.cli(&["add-upgrade", "v2", &url, "--checksum", &good])
+        .assert_success();
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+}
+
+#[test]
+fn a_checksum_in_the_url_query_is_honoured() {
+    let mut home = TestHome::new(Chain::default());
+    let (v2, archive) = v2_tarball(&home);
+    let good = sha256_checksum(&archive);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let bad_url = format!("{}?checksum={WRONG}", server.url("/v2.tar.gz"));
+    assert_refused(&home.cli(&["add-upgrade", "v2", &bad_url]), "checksum");
+    let good_url = format!("{}?checksum={good}", server.url("/v2.tar.gz"));
+    home.cli(&["add-upgrade", "v2", &good_url]).assert_success();
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+}
+
+#[test]
+fn a_zip_slip_archive_is_refused_and_writes_nothing_outside() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = std::fs::read(home.make_version("v2")).expect("v2");
+    for (file, archive) in [
+        (
+            "/evil.zip",
+            zip(&[
+                ("bin/fake-chaind", &v2, 0o755),
+                ("../../../escaped-zip", b"pwned", 0o644),
+            ]),
+        ),
+        (
+            "/evil.tar.gz",
+            tar_gz(&[
+                ("bin/fake-chaind", &v2, 0o755),
+                ("../../../escaped-tar", b"pwned", 0o644),
+            ]),
+        ),
+    ] {
+        let checksum = sha256_checksum(&archive);
+        let server = serve(&[(file, archive)]);
+        let done = home.cli(&[
+            "add-upgrade",
+            "v2",
+            &server.url(file),
+            "--checksum",
+            &checksum,
+        ]);
+        assert!(!done.success(), "{file} must be refused: {done:#?}");
+        assert!(!installed(&home).exists(), "nothing installed from {file}");
+    }
+    let escaped: Vec<String> = tree(&home.home().join(".."))
+        .into_iter()
+        .filter(|p| p.contains("escaped-"))
+        .collect();
+    assert!(
+        escaped.is_empty(),
+        "an entry escaped the staging directory: {escaped:?}"
+    );
+    let v2_dir = home.cosmovisor().join("upgrades/v2");
+    assert!(!v2_dir.join("bin").exists(), "{:?}", tree(&v2_dir));
+}
+
+#[test]
+fn a_zip_with_the_binary_at_the_top_is_installed_into_bin() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = std::fs::read(home.make_version("v2")).expect("v2");
+    let archive = zip(&[("fake-chaind", &v2, 0o755)]);
+    let checksum = sha256_checksum(&archive);
+    let server = serve(&[("/v2.zip", archive)]);
+    home.cli(&[
+        "add-upgrade",
+        "v2",
+        &server.url("/v2.zip"),
+        "--checksum",
+        &checksum,
+    ])
+    .assert_success();
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+}
+
+#[test]
+fn must_have_checksum_refuses_a_url_without_one() {
+    let mut home = TestHome::new(Chain::default());
+    home.set_env("DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM", "true");
+    let (_, archive) = v2_tarball(&home);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let done = home.cli(&["add-upgrade", "v2", &server.url("/v2.tar.gz")]);
+    assert_refused(&done, "checksum");
+    assert!(!installed(&home).exists());
+}
+
+/// `{"binaries":{"linux/<arch>":url,"any":url}}` for this machine.
+fn plan_info(url: &str) -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    serde_json::json!({"binaries": {format!("linux/{arch}"): url, "any": url}}).to_string()
+}
+
+#[test]
+fn a_missing_binary_is_downloaded_from_the_plan_info_at_upgrade_time() {
+    let home_probe = TestHome::bare();
+    let (_, archive) = v2_tarball(&home_probe);
+    let checksum = sha256_checksum(&archive);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let url = format!("{}?checksum={checksum}", server.url("/v2.tar.gz"));
+    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("v2", 5, &wv);
+    home.assert_current("upgrades/v2");
+    assert!(!server.requests().is_empty());
+}
+
+#[test]
+fn a_plan_download_with_a_wrong_checksum_fails_the_upgrade_and_keeps_the_old_binary() {
+    let home_probe = TestHome::bare();
+    let (_, archive) = v2_tarball(&home_probe);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let url = format!("{}?checksum={WRONG}", server.url("/v2.tar.gz"));
+    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    let mut wv = home.start(&[]);
+    let exit = wv.wait_exit(TIMEOUT);
+    assert!(
+        matches!(exit, Exit::Code(c) if c != 0),
+        "{}",
+        home.describe(&wv)
+    );
+    let says_checksum = wv.stderr().lines().any(|l| {
+        l.contains("module=wasmvisor") && l.contains("ERR") && l.to_lowercase().contains("checksum")
+    });
+    assert!(
+        says_checksum,
+        "wasmvisor's error must name the checksum\n{}",
+        wv.output()
+    );
+    home.assert_current("genesis");
+    assert!(!installed(&home).exists());
+    assert!(!server.requests().is_empty(), "the download was attempted");
+}
