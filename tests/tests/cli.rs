@@ -13,7 +13,8 @@ fn an_invalid_configuration_lists_every_problem_at_once_and_exits_2() {
     let mut home = TestHome::new(Chain::default());
     home.set_env("DAEMON_POLL_INTERVAL", "0")
         .set_env("DAEMON_RESTART_AFTER_UPGRADE", "maybe")
-        .set_env("DAEMON_SHUTDOWN_GRACE", "-3m");
+        .set_env("DAEMON_SHUTDOWN_GRACE", "-3m")
+        .set_env("DAEMON_RESTART_DELAY", "600");
     for args in [&["run", "start"][..], &["config"][..]] {
         let done = home.cli(args);
         assert_eq!(done.exit, Exit::Code(2), "{args:?}: {done:#?}");
@@ -21,6 +22,7 @@ fn an_invalid_configuration_lists_every_problem_at_once_and_exits_2() {
             "DAEMON_POLL_INTERVAL",
             "DAEMON_RESTART_AFTER_UPGRADE",
             "DAEMON_SHUTDOWN_GRACE",
+            "DAEMON_RESTART_DELAY",
         ] {
             assert!(
                 done.stderr.contains(var),
@@ -260,4 +262,34 @@ fn show_upgrade_info_prints_the_pending_plan() {
         "an invalid plan file is an error: {done:#?}"
     );
     assert!(Path::new(&home.upgrade_info_file()).exists());
+}
+
+#[test]
+fn log_timestamps_follow_cosmovisor_timeformat_logs() {
+    let mut home = TestHome::new(Chain::default());
+    home.set_env("COSMOVISOR_TIMEFORMAT_LOGS", "");
+    let done = home.cli(&["run", "version"]);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("module=wasmvisor"))
+        .unwrap_or_else(|| panic!("a supervisor line: {done:#?}"));
+    assert!(
+        line.starts_with("INF "),
+        "set-but-empty means no timestamp: {line:?}"
+    );
+
+    home.set_env("COSMOVISOR_TIMEFORMAT_LOGS", "rfc3339");
+    let done = home.cli(&["run", "version"]);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("module=wasmvisor"))
+        .unwrap_or_else(|| panic!("a supervisor line: {done:#?}"));
+    let stamp = line.split_whitespace().next().unwrap_or_default();
+    assert!(
+        stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.contains('T'),
+        "an RFC 3339 timestamp first: {line:?}"
+    );
+    assert_eq!(done.stdout, "v1\n");
 }

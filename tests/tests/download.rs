@@ -235,3 +235,32 @@ fn a_plan_download_with_a_wrong_checksum_fails_the_upgrade_and_keeps_the_old_bin
     assert!(!installed(&home).exists());
     assert!(!server.requests().is_empty(), "the download was attempted");
 }
+
+#[test]
+fn must_have_checksum_also_applies_to_the_plans_binary_urls() {
+    // cosmovisor checks only the info URL; every URL must carry a checksum here.
+    let home_probe = TestHome::bare();
+    let (_, archive) = v2_tarball(&home_probe);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    let url = server.url("/v2.tar.gz");
+    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    home.set_env("DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM", "true");
+    let mut wv = home.start(&[]);
+    let exit = wv.wait_exit(TIMEOUT);
+    assert!(
+        matches!(exit, Exit::Code(c) if c != 0),
+        "{}",
+        home.describe(&wv)
+    );
+    let says_checksum = wv.stderr().lines().any(|l| {
+        l.contains("module=wasmvisor") && l.contains("ERR") && l.to_lowercase().contains("checksum")
+    });
+    assert!(
+        says_checksum,
+        "wasmvisor's error must name the checksum\n{}",
+        wv.output()
+    );
+    home.assert_current("genesis");
+    assert!(!installed(&home).exists());
+}

@@ -110,7 +110,8 @@ fn two_upgrades_in_a_row_end_on_the_last_binary() {
 #[test]
 fn without_restart_after_upgrade_it_switches_and_exits_zero() {
     let mut home = TestHome::with_v2_at(5);
-    home.set_env("DAEMON_RESTART_AFTER_UPGRADE", "false");
+    // Booleans are case-insensitive.
+    home.set_env("DAEMON_RESTART_AFTER_UPGRADE", "False");
     let mut wv = home.start(&[]);
     let exit = wv.wait_exit(TIMEOUT);
     assert_eq!(exit, Exit::Code(0), "{}", wv.output());
@@ -211,4 +212,24 @@ fn a_missing_upgrade_binary_fails_clearly_and_add_upgrade_then_completes_it() {
         wasmvisor_e2e::start_height(&wv.stdout(), "v2"),
         Some(halted)
     );
+}
+
+#[test]
+fn with_recase_disabled_the_folder_keeps_the_plan_names_case() {
+    let mut home = TestHome::new(Chain::upgrade_at("V2-Final", 5));
+    home.install_upgrade("V2-Final", "V2-Final");
+    home.set_env("COSMOVISOR_DISABLE_RECASE", "true");
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("V2-Final", 5, &wv);
+    home.assert_current("upgrades/V2-Final");
+}
+
+#[test]
+fn polling_alone_detects_the_upgrade_when_inotify_is_disabled() {
+    let mut home = TestHome::with_v2_at(5);
+    home.set_env("WASMVISOR_DISABLE_INOTIFY", "true");
+    home.set_env("DAEMON_POLL_INTERVAL", "100ms");
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("v2", 5, &wv);
+    home.assert_current("upgrades/v2");
 }
