@@ -110,14 +110,18 @@ impl Cloner {
                 Err(e) => return Err(e),
             }
         }
-        let mut to = to;
-        loop {
-            let n = io::copy(&mut Read::by_ref(from).take(CHUNK), &mut to)?;
+        // Up to the size the walk saw (the node is stopped; nothing grows), so a
+        // small file takes one copy_file_range call and no extra call to find EOF.
+        let (mut to, mut done) = (to, 0);
+        while done < len {
+            let n = io::copy(&mut Read::by_ref(from).take(CHUNK.min(len - done)), &mut to)?;
             if n == 0 {
-                return Ok(Outcome::Copied);
+                break;
             }
+            done += n;
             progress.inc(n);
         }
+        Ok(Outcome::Copied)
     }
 
     /// Recreates the symlink `src` at `dst` (same target text) with its owner and times.
