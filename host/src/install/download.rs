@@ -1,10 +1,11 @@
 //! Fetching an artifact into the staging directory: HTTP(S) with reqwest, or a local
 //! file (`file://` URL or absolute path), hashed while it is written.
 //!
-//! The network side and the disk side run on different threads joined by a small
-//! bounded channel: the async task only receives chunks, a blocking thread hashes
-//! and writes them with large buffered writes. Memory stays bounded by the channel
-//! (a few hundred KiB), and on a two-core machine hashing overlaps with receiving.
+//! Receiving, hashing and writing run as three stages on their own threads, joined
+//! by small bounded channels that pass each network chunk by reference count (no
+//! copy): the async task only receives, one blocking thread hashes, another writes.
+//! Memory stays bounded by the channels (a few MiB at most), and hashing overlaps
+//! with receiving and writing instead of adding to them.
 //!
 //! Redirects are followed by hand, so every hop is a fresh request: the
 //! [`RequestAuthorizer`] sees each final URL and decides again, and credentials
@@ -125,23 +126,32 @@ fn source_label(source: &Source) -> String {
     }
 }
 
-/// The disk side: hashes and writes, with big writes to keep syscalls few.
+/// The disk side: hashes and writes. Network chunks are usually hundreds of KiB and
+/// go to the file as they are; only small ones are coalesced (`BufWriter` passes
+/// writes larger than its buffer straight through, so no copy for the big ones).
+/// Writeback is started every few MiB, so the fsync before the file becomes a
+/// binary waits for the tail only and dirty pages never pile up.
 struct Sink {
     out: BufWriter<File>,
     hasher: Option<StreamHasher>,
     written: u64,
+    /// Bytes of the file whose writeback has been started.
+    flushed: u64,
     path: PathBuf,
 }
 
-const WRITE_BUFFER: usize = 1 << 20;
+const COALESCE: usize = 64 << 10;
+const READ_BUFFER: usize = 1 << 20;
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 impl Sink {
     fn create(path: &Path, algo: Option<super::checksum::HashAlgo>) -> Result<Self, InstallError> {
         let file = File::create(path).ctx(|| format!("creating {}", path.display()))?;
         Ok(Sink {
-            out: BufWriter::with_capacity(WRITE_BUFFER, file),
+            out: BufWriter::with_capacity(COALESCE, file),
             hasher: algo.map(StreamHasher::new),
             written: 0,
+            flushed: 0,
             path: path.to_owned(),
         })
     }
@@ -153,7 +163,13 @@ impl Sink {
         self.written += chunk.len() as u64;
         self.out
             .write_all(chunk)
-            .ctx(|| format!("writing {}", self.path.display()))
+            .ctx(|| format!("writing {}", self.path.display()))?;
+        let on_disk = self.written - self.out.buffer().len() as u64;
+        if on_disk - self.flushed >= WRITEBACK_EVERY {
+            start_writeback(self.out.get_ref(), self.flushed, on_disk - self.flushed);
+            self.flushed = on_disk;
+        }
+        Ok(())
     }
 
     fn finish(self) -> Result<(u64, Option<String>), InstallError> {
@@ -164,6 +180,23 @@ impl Sink {
         Ok((self.written, self.hasher.map(StreamHasher::finish_hex)))
     }
 }
+
+/// Asks the kernel to start writing a range back now (it does not wait for it).
+/// Purely an optimisation: failure changes nothing, the final fsync still happens.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a plain syscall on a file descriptor we own; no memory is passed.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 fn copy_local(
     path: &Path,
@@ -190,7 +223,7 @@ fn copy_local(
     }
     progress.set_total(Some(meta.len()));
     let mut sink = Sink::create(dest, algo)?;
-    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut buf = vec![0u8; READ_BUFFER];
     loop {
         let n = file
             .read(&mut buf)
@@ -246,22 +279,42 @@ async fn http_fetch(
     }
     progress.set_total(length);
 
-    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
-    let mut sink = Sink::create(dest, checksum.map(|c| c.algo))?;
+    // Hashing and writing each get a thread: on two cores, with the kernel busy on
+    // the socket, three short stages beat one long one.
+    let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let mut sink = Sink::create(dest, None)?;
     let writer = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = rx.blocking_recv() {
+        while let Some(chunk) = write_rx.blocking_recv() {
             sink.write(&chunk)?;
         }
         sink.finish()
     });
+    let (hash_tx, hasher) = match checksum {
+        Some(c) => {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+            let mut h = StreamHasher::new(c.algo);
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = rx.blocking_recv() {
+                    h.update(&chunk);
+                }
+                h.finish_hex()
+            });
+            (Some(tx), Some(task))
+        }
+        None => (None, None),
+    };
 
-    let received = receive_body(&mut response, &url, limits, progress, tx).await;
+    let received = receive_body(&mut response, &url, limits, progress, write_tx, hash_tx).await;
     // The writer's own error (disk full …) explains a closed channel better than the
     // receive side can, so it wins when both failed.
-    let written = writer
-        .await
-        .map_err(|e| InstallError::io("writing the download", std::io::Error::other(e)))?;
-    let (n, digest) = written?;
+    let joined = |e: tokio::task::JoinError| {
+        InstallError::io("writing the download", std::io::Error::other(e))
+    };
+    let (n, _) = writer.await.map_err(joined)??;
+    let digest = match hasher {
+        Some(task) => Some(task.await.map_err(joined)?),
+        None => None,
+    };
     received?;
     Ok((n, digest, url))
 }
@@ -271,7 +324,8 @@ async fn receive_body(
     url: &str,
     limits: &FetchLimits,
     progress: &Progress,
-    tx: mpsc::Sender<Bytes>,
+    write_tx: mpsc::Sender<Bytes>,
+    hash_tx: Option<mpsc::Sender<Bytes>>,
 ) -> Result<(), InstallError> {
     let mut done: u64 = 0;
     loop {
@@ -300,8 +354,14 @@ async fn receive_body(
             });
         }
         progress.inc(chunk.len() as u64);
-        if tx.send(chunk).await.is_err() {
-            // The writer stopped; its error is reported by the caller.
+        // Both stages share the chunk (a reference count, not a copy). A closed
+        // channel means that stage failed; the caller reports its error.
+        if let Some(tx) = &hash_tx
+            && tx.send(chunk.clone()).await.is_err()
+        {
+            return Ok(());
+        }
+        if write_tx.send(chunk).await.is_err() {
             return Ok(());
         }
     }
