@@ -72,6 +72,9 @@ impl PluginContext {
             .get_or_init(|| {
                 reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    // A proxy would resolve names itself, out of reach of the
+                    // address check: plugin requests always connect directly.
+                    .no_proxy()
                     .dns_resolver(Arc::new(CheckedResolver {
                         egress: Arc::new(self.grant.egress.clone()),
                     }))
