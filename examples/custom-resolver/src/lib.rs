@@ -11,10 +11,14 @@ struct ExampleChain;
 
 impl Resolver for ExampleChain {
     fn describe() -> Manifest {
-        Manifest::new("example-chain-resolver", env!("CARGO_PKG_VERSION"), PluginKind::Resolver)
-            .description("Example Chain release binaries, verified against SHA256SUMS")
-            .http_hosts(&["releases.example-chain.io"])
-            .config_keys(&["daemon"])
+        Manifest::new(
+            "example-chain-resolver",
+            env!("CARGO_PKG_VERSION"),
+            PluginKind::Resolver,
+        )
+        .description("Example Chain release binaries, verified against SHA256SUMS")
+        .http_hosts(&["releases.example-chain.io"])
+        .config_keys(&["daemon"])
     }
 
     fn resolve(plan: Plan, platform: Platform) -> Result<Vec<Artifact>, Error> {
@@ -60,13 +64,22 @@ mod tests {
 
     #[test]
     fn archive_names_follow_the_release_layout() {
-        assert_eq!(archive_name("exampled", "linux", "arm64"), "exampled-linux-arm64.tar.gz");
+        assert_eq!(
+            archive_name("exampled", "linux", "arm64"),
+            "exampled-linux-arm64.tar.gz"
+        );
     }
 
     #[test]
     fn checksum_is_found_for_the_right_file_only() {
-        assert_eq!(find_checksum(SUMS, "exampled-linux-amd64.tar.gz").unwrap(), "2".repeat(64));
+        assert_eq!(
+            find_checksum(SUMS, "exampled-linux-amd64.tar.gz").unwrap(),
+            "2".repeat(64)
+        );
         assert_eq!(find_checksum(SUMS, "exampled-linux-arm64.tar.gz"), None);
-        assert_eq!(find_checksum("garbage", "exampled-linux-amd64.tar.gz"), None);
+        assert_eq!(
+            find_checksum("garbage", "exampled-linux-amd64.tar.gz"),
+            None
+        );
     }
 }
