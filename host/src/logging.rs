@@ -21,6 +21,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -104,6 +105,8 @@ impl LogSettings {
 pub enum Sink {
     Stderr,
     Buffer(Arc<Mutex<Vec<u8>>>),
+    /// Formats every line and drops it (to measure the formatting alone).
+    Discard,
 }
 
 impl Sink {
@@ -118,6 +121,9 @@ impl Sink {
                 if let Ok(mut b) = buf.lock() {
                     b.extend_from_slice(line.as_bytes());
                 }
+            }
+            Sink::Discard => {
+                std::hint::black_box(line);
             }
         }
     }
@@ -145,6 +151,9 @@ impl SettingsHandle {
             Ok(mut s) => *s = Arc::new(settings),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
         }
+        // Callsites cache whether they are wanted (so a filtered-out `debug!` costs
+        // nothing); new settings must be asked again.
+        tracing::callsite::rebuild_interest_cache();
     }
 }
 
@@ -499,6 +508,15 @@ impl Visit for Fields {
 /// The fields a span was created with, kept so events inside it carry them.
 struct SpanFields(Vec<(String, FieldValue)>);
 
+/// Whether a callsite (event or span) is kept under `settings`. Our spans are kept
+/// at any level: their fields decorate the events inside them.
+fn wanted(settings: &LogSettings, metadata: &Metadata<'_>) -> bool {
+    if metadata.is_span() && metadata.target().starts_with(MODULE) {
+        return !settings.disabled;
+    }
+    enabled_for(settings, metadata)
+}
+
 fn enabled_for(settings: &LogSettings, metadata: &Metadata<'_>) -> bool {
     if settings.disabled {
         return false;
@@ -521,18 +539,32 @@ impl<S> Layer<S> for SupervisorLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn register_callsite(&self, _metadata: &'static Metadata<'static>) -> Interest {
-        // The settings can change after a callsite is first seen, so never cache.
-        Interest::sometimes()
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // Cached by tracing until `SettingsHandle::set` rebuilds the cache.
+        if wanted(&self.settings.get(), metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        let settings = self.settings.get();
+        if settings.disabled {
+            return Some(LevelFilter::OFF);
+        }
+        let ours = match settings.level {
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Error => LevelFilter::ERROR,
+        };
+        // Info spans stay alive whatever the level: their fields decorate events.
+        Some(ours.max(LevelFilter::INFO))
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        let settings = self.settings.get();
-        // Our spans are kept at any level: their fields decorate the events inside.
-        if metadata.is_span() && metadata.target().starts_with(MODULE) {
-            return !settings.disabled;
-        }
-        enabled_for(&settings, metadata)
+        wanted(&self.settings.get(), metadata)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
