@@ -20,15 +20,22 @@ pub fn locate(root: &Path, daemon: &str, hint: Option<&str>) -> Result<PathBuf, 
     let wanted = root.join("bin").join(daemon);
     let found = match hint {
         Some(inside) => {
-            let candidate = root.join(inside.trim_start_matches("./"));
-            if !inside.split('/').any(|p| p == "..") && is_regular(&candidate) {
-                Some(candidate)
-            } else {
-                return Err(no_binary(
-                    root,
-                    daemon,
-                    &format!("the resolver named {inside:?}, which is not a file in it"),
-                ));
+            // The hint comes from a plugin: confine it like an archive entry, so
+            // "/etc/passwd" or "../x" can never name a file outside the staging folder.
+            let candidate = super::unpack::safe_relative(Path::new(inside))
+                .ok()
+                .flatten()
+                .map(|rel| root.join(rel))
+                .filter(|p| is_regular(p));
+            match candidate {
+                Some(c) => Some(c),
+                None => {
+                    return Err(no_binary(
+                        root,
+                        daemon,
+                        &format!("the resolver named {inside:?}, which is not a file in it"),
+                    ));
+                }
             }
         }
         None if is_regular(&wanted) => Some(wanted.clone()),
@@ -315,5 +322,10 @@ mod tests {
             b"hinted"
         );
         assert!(locate(root, "appd", Some("../etc/passwd")).is_err());
+        assert!(locate(root, "appd", Some("/etc/passwd")).is_err());
+        assert!(
+            Path::new("/etc/passwd").exists(),
+            "an absolute hint must never move a system file"
+        );
     }
 }

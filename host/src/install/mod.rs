@@ -100,6 +100,8 @@ impl Artifact {
 #[derive(Clone)]
 pub struct InstallOptions {
     /// Refuse an artifact without a checksum (`DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`).
+    /// Applies to every source given to `install`; a caller installing a local file
+    /// the operator named on the command line may leave it off.
     pub must_have_checksum: bool,
     pub max_download_bytes: u64,
     /// Total bytes written while unpacking (stops decompression bombs).

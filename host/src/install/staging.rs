@@ -61,7 +61,9 @@ impl Staging {
         })?;
         let installed = target.join(rel);
         fsync_dir(binary.parent().unwrap_or(&root))?;
-        match fs::symlink_metadata(target) {
+        // `metadata` follows a symlinked version folder: operators do that to keep
+        // binaries on another disk, and the install belongs where it points.
+        match fs::metadata(target) {
             Err(e) if e.kind() == ErrorKind::NotFound => match fs::rename(&root, target) {
                 Ok(()) => {}
                 // Someone created the folder meanwhile: merge into it instead.

@@ -393,7 +393,7 @@ impl<'a> Budget<'a> {
 
 /// The entry's path with `.` removed; refuses `..` and absolute paths. `None` for
 /// the archive's root itself (`./`).
-fn safe_relative(path: &Path) -> Result<Option<PathBuf>, InstallError> {
+pub(crate) fn safe_relative(path: &Path) -> Result<Option<PathBuf>, InstallError> {
     let mut rel = PathBuf::new();
     for part in path.components() {
         match part {
