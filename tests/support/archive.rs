@@ -11,9 +11,21 @@ pub fn sha256_checksum(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// A tar.gz with `entries` (path inside the archive, content, mode).
+/// A tar.gz with `entries` (path inside the archive, content, mode), at the
+/// fastest compression level (unoptimised test code compresses the 9 MB debug
+/// binary in about a second).
 pub fn tar_gz(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    tar_gz_at(entries, flate2::Compression::fast())
+}
+
+/// A tar.gz whose gzip stream holds stored (uncompressed) deflate blocks, as
+/// `compresslevel=0` tools write: valid, and a trap for content sniffing.
+pub fn tar_gz_stored(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    tar_gz_at(entries, flate2::Compression::none())
+}
+
+fn tar_gz_at(entries: &[(&str, &[u8], u32)], level: flate2::Compression) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), level);
     let mut builder = tar::Builder::new(encoder);
     for (path, content, mode) in entries {
         let mut header = tar::Header::new_gnu();
@@ -35,12 +47,18 @@ pub fn tar_gz(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
         .expect("finish the gzip stream")
 }
 
-/// A zip with `entries` (path inside the archive, content, unix mode).
-pub fn zip(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+/// A zip with `entries` (path inside the archive, content, unix mode), stored
+/// (see [`tar_gz`]) unless `deflate`.
+pub fn zip(entries: &[(&str, &[u8], u32)], deflate: bool) -> Vec<u8> {
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (path, content, mode) in entries {
         let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_method(method)
             .unix_permissions(*mode);
         writer
             .start_file(*path, options)

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use wasmvisor_e2e::archive::{sha256_checksum, tar_gz, zip};
+use wasmvisor_e2e::archive::{sha256_checksum, tar_gz, tar_gz_stored, zip};
 use wasmvisor_e2e::http::Server;
 use wasmvisor_e2e::{Chain, Exit, Finished, TIMEOUT, TestHome};
 
@@ -74,6 +74,26 @@ fn add_upgrade_downloads_a_tar_gz_and_verifies_its_checksum() {
 }
 
 #[test]
+fn a_tar_gz_with_stored_deflate_blocks_is_unpacked_as_a_tarball() {
+    // gzip level 0 (Python's tarfile compresslevel=0, some CI packers): the first
+    // 512 bytes of the file hold less than one tar block once decompressed.
+    let mut home = TestHome::new(Chain::default());
+    let v2 = std::fs::read(home.make_version("v2")).expect("read v2");
+    let archive = tar_gz_stored(&[("bin/fake-chaind", &v2, 0o755)]);
+    let checksum = sha256_checksum(&archive);
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    home.cli(&[
+        "add-upgrade",
+        "v2",
+        &server.url("/v2.tar.gz"),
+        "--checksum",
+        &checksum,
+    ])
+    .assert_success();
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+}
+
+#[test]
 fn a_wrong_checksum_is_refused_and_leaves_nothing_that_blocks_a_retry() {
     let mut home = TestHome::new(Chain::default());
     let (v2, archive) = v2_tarball(&home);
@@ -117,10 +137,13 @@ fn a_zip_slip_archive_is_refused_and_writes_nothing_outside() {
     for (file, archive) in [
         (
             "/evil.zip",
-            zip(&[
-                ("bin/fake-chaind", &v2, 0o755),
-                ("../../../escaped-zip", b"pwned", 0o644),
-            ]),
+            zip(
+                &[
+                    ("bin/fake-chaind", &v2, 0o755),
+                    ("../../../escaped-zip", b"pwned", 0o644),
+                ],
+                false,
+            ),
         ),
         (
             "/evil.tar.gz",
@@ -158,7 +181,8 @@ fn a_zip_slip_archive_is_refused_and_writes_nothing_outside() {
 fn a_zip_with_the_binary_at_the_top_is_installed_into_bin() {
     let mut home = TestHome::new(Chain::default());
     let v2 = std::fs::read(home.make_version("v2")).expect("v2");
-    let archive = zip(&[("fake-chaind", &v2, 0o755)]);
+    // Deflated, so one test covers real decompression.
+    let archive = zip(&[("fake-chaind", &v2, 0o755)], true);
     let checksum = sha256_checksum(&archive);
     let server = serve(&[("/v2.zip", archive)]);
     home.cli(&[
