@@ -26,6 +26,8 @@ enum Reply {
         sent: usize,
         total: usize,
     },
+    /// Reads the request and never answers.
+    Silent,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +129,10 @@ impl Server {
                     "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
                 conn.write_all(h.as_bytes()).await
+            }
+            Reply::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
             }
             Reply::Stall { sent, total } => {
                 let h = format!(
@@ -532,6 +538,28 @@ async fn a_server_that_stalls_mid_body_is_abandoned() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_answers_is_abandoned() {
+    let (h, srv) = (home(), Server::start().await);
+    let url = srv.route("/appd", Reply::Silent);
+    let opts = InstallOptions {
+        connect_timeout: Duration::from_millis(300),
+        ..quiet()
+    };
+    let started = Instant::now();
+    let err = install_url(&h, &Artifact::new(url), &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InstallError::Stalled { .. }), "{err}");
+    assert!(err.to_string().contains("no response headers"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(h.upgrades().is_empty());
+}
+
+#[tokio::test]
 async fn http_errors_name_the_status() {
     let (h, srv) = (home(), Server::start().await);
     let url = format!("{}/missing", srv.base);
@@ -675,6 +703,26 @@ async fn zip_slip_absolute_paths_links_and_devices_are_refused() {
         );
     }
     assert!(!Path::new("/tmp/wasmvisor-abs-x").exists());
+}
+
+/// A zip whose only entry claims to be a character device: the writer cannot make
+/// one, so the mode in the central directory (external attributes) is patched.
+fn zip_with_device() -> Vec<u8> {
+    let mut z = zip_bytes(&[Entry::File("bin/appd", b"x", 0o644)]);
+    let at = z
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("a central directory header");
+    let mode: u32 = 0o020_644;
+    z[at + 38..at + 42].copy_from_slice(&(mode << 16).to_le_bytes());
+    z
+}
+
+#[tokio::test]
+async fn a_device_in_a_zip_is_refused() {
+    let err = refused(zip_with_device(), "/dev.zip", &quiet()).await;
+    assert!(matches!(err, InstallError::HostileArchive(_)), "{err}");
+    assert!(err.to_string().contains("device"), "{err}");
 }
 
 #[tokio::test]
