@@ -644,3 +644,57 @@ async fn a_resolved_artifact_is_installed_with_host_side_credentials() {
         "the download carries the credential: {request}"
     );
 }
+
+#[tokio::test]
+async fn a_busy_plugin_does_not_starve_the_supervisors_other_tasks() {
+    // The supervisor runs on a current-thread runtime: while a plugin loops, signal
+    // forwarding and the node's I/O must still run. The plugin yields every tick.
+    let home = Home::new();
+    let host = home
+        .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
+    host.plugins()[0].ready().await.unwrap();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let err = resolve_one(&host, "loop").await.unwrap_err();
+    ticker.abort();
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+    let n = ticks.load(std::sync::atomic::Ordering::SeqCst);
+    // Without the per-tick yield this is 0: the loop would hold the only thread.
+    // (tokio checks timers between batches of ready tasks, hence not 40.)
+    assert!(n >= 3, "the other task ran only {n} times during a 400 ms plugin loop");
+}
+
+#[tokio::test]
+async fn a_host_call_that_hangs_is_bounded_by_the_call_time_limit() {
+    let home = Home::new();
+    // A server that accepts and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let _held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let config = format!(
+        "[plugins.resolver-hostile]\nhosts = [\"localhost\", \"127.0.0.1\"]\nfiles = [\"data/upgrade-info.json\"]\ntimeout = \"500ms\"\n\
+         [plugins.resolver-hostile.config]\nurl = \"http://localhost:{port}/slow\"\n"
+    );
+    let host = home
+        .host(&config, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
+    let started = Instant::now();
+    let err = resolve_one(&host, "http-config-url").await.unwrap_err();
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    still_works(&host).await;
+}
