@@ -133,6 +133,18 @@ impl Default for InstallOptions {
     }
 }
 
+impl InstallOptions {
+    /// The defaults, with the checksum rule taken from the operator's configuration
+    /// and progress off when supervisor logs are disabled.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        InstallOptions {
+            must_have_checksum: config.download_must_have_checksum,
+            progress: !config.disable_logs,
+            ..InstallOptions::default()
+        }
+    }
+}
+
 impl std::fmt::Debug for InstallOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstallOptions")
