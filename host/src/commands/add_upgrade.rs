@@ -17,7 +17,7 @@ use super::binary;
 use crate::cli::{UsageError, load_config};
 use crate::config::Config;
 use crate::detect;
-use crate::install::{self, Artifact, Checksum, InstallOptions};
+use crate::install::{self, Artifact, Checksum, InstallError, InstallOptions};
 use crate::layout::Layout;
 use crate::upgrade_info::{self, Plan};
 
@@ -147,7 +147,19 @@ fn install_url(
             if let Some(old) = aside {
                 let _ = std::fs::rename(&old, dest);
             }
-            Err(anyhow::Error::new(e).context(format!("installing {name} from {}", artifact.url)))
+            let context = format!("installing {name} from {}", artifact.url);
+            // A URL or checksum that can never work is the command's fault (exit 2);
+            // a failed download or a wrong file is a runtime failure (exit 1).
+            let refused = matches!(
+                e,
+                InstallError::BadUrl { .. }
+                    | InstallError::BadChecksum { .. }
+                    | InstallError::ChecksumRequired { .. }
+            );
+            if refused {
+                return Err(anyhow::Error::new(UsageError(format!("{context}: {e}"))));
+            }
+            Err(anyhow::Error::new(e).context(context))
         }
     }
 }

@@ -327,6 +327,11 @@ fn a_failed_forced_download_keeps_the_old_binary() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("404"), "{err:#}");
     assert_eq!(
+        crate::cli::exit_code_for(&err),
+        1,
+        "a failed download is a runtime failure"
+    );
+    assert_eq!(
         std::fs::read_to_string(&bin).unwrap(),
         "#!/bin/sh\necho old\n"
     );
