@@ -9,7 +9,7 @@
 //! with only what the command line grants (`--set`, `--grant-host`, `--grant-file`).
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -110,16 +110,25 @@ pub enum PluginCommand {
 
 /// Runs one `wasmvisor plugin …` command. `config_file` is the global `-c`.
 pub fn plugin_command(command: PluginCommand, config_file: Option<PathBuf>) -> Result<ExitCode> {
+    plugin_command_to(command, config_file, &mut std::io::stdout().lock())
+}
+
+/// [`plugin_command`] writing its results to `out` (messages and logs go to stderr).
+pub fn plugin_command_to(
+    command: PluginCommand,
+    config_file: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
         match command {
-            PluginCommand::List => list(config_file),
-            PluginCommand::Export { name, file } => export(&name, &file),
+            PluginCommand::List => list(config_file, out),
+            PluginCommand::Export { name, file } => export(&name, &file, out),
             PluginCommand::Inspect { plugin, grants } => {
-                inspect(&open(config_file, &plugin, &grants)?).await
+                inspect(&open(config_file, &plugin, &grants)?, out).await
             }
             PluginCommand::Resolve {
                 plugin,
@@ -142,19 +151,19 @@ pub fn plugin_command(command: PluginCommand, config_file: Option<PathBuf>) -> R
                         serde_json::json!({
                             "url": a.url,
                             "checksum": a.checksum.as_ref().map(|c| c.to_string()),
-                            "archive": format!("{:?}", a.archive).to_lowercase(),
+                            "archive": a.archive.name(),
                             "path_in_archive": a.binary_path,
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&json)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
                 Ok(ExitCode::SUCCESS)
             }
             PluginCommand::Detect {
                 plugin,
                 log,
                 grants,
-            } => detect(&open(config_file, &plugin, &grants)?, log).await,
+            } => detect(&open(config_file, &plugin, &grants)?, log, out).await,
             PluginCommand::Hook {
                 plugin,
                 plan,
@@ -171,11 +180,12 @@ pub fn plugin_command(command: PluginCommand, config_file: Option<PathBuf>) -> R
                 } else {
                     ctx.plugin().pre_upgrade(&plan, &node, &binary).await?;
                 }
-                println!(
+                writeln!(
+                    out,
                     "{} of {} passed",
                     if post { "post-upgrade" } else { "pre-upgrade" },
                     plan.name
-                );
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -281,8 +291,11 @@ fn read_plan(path: &Path) -> Result<Plan> {
     crate::upgrade_info::parse(&bytes).with_context(|| format!("the plan file {}", path.display()))
 }
 
-fn list(config_file: Option<PathBuf>) -> Result<ExitCode> {
-    println!("bundled plugins (use by name, e.g. --plugin log-scanner):");
+fn list(config_file: Option<PathBuf>, out: &mut dyn Write) -> Result<ExitCode> {
+    writeln!(
+        out,
+        "bundled plugins (use by name, e.g. --plugin log-scanner):"
+    )?;
     for name in bundled::names() {
         let Some((_, bytes)) = bundled::get(name) else {
             continue;
@@ -290,13 +303,13 @@ fn list(config_file: Option<PathBuf>) -> Result<ExitCode> {
         let kind = read_contract(bytes)
             .map(|c| format!("{} ({PACKAGE}@{})", c.kind, c.version))
             .unwrap_or_else(|e| e.to_string());
-        println!("  {name:<20} {kind:<40} {} KiB", bytes.len() / 1024);
+        writeln!(out, "  {name:<20} {kind:<40} {} KiB", bytes.len() / 1024)?;
     }
     if let Some(config) = configuration(config_file)? {
         let plugins = PluginsConfig::from_table(&config.plugins)?;
-        println!("configured ([plugins] in the configuration):");
+        writeln!(out, "configured ([plugins] in the configuration):")?;
         if plugins.plugins.is_empty() {
-            println!("  none");
+            writeln!(out, "  none")?;
         }
         for (name, s) in &plugins.plugins {
             let source = match (&s.path, &s.bundled) {
@@ -305,14 +318,18 @@ fn list(config_file: Option<PathBuf>) -> Result<ExitCode> {
                 (None, None) => "(settings for a --plugin)".to_string(),
             };
             let state = if s.enabled { "enabled" } else { "disabled" };
-            println!("  {name:<20} {source}  [{state}, priority {}]", s.priority);
+            writeln!(
+                out,
+                "  {name:<20} {source}  [{state}, priority {}]",
+                s.priority
+            )?;
         }
-        println!("credential rules: {}", plugins.credentials.rules.len());
+        writeln!(out, "credential rules: {}", plugins.credentials.rules.len())?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(name: &str, file: &Path) -> Result<ExitCode> {
+fn export(name: &str, file: &Path, out: &mut dyn Write) -> Result<ExitCode> {
     let (_, bytes) = bundled::get(name).with_context(|| {
         format!(
             "no bundled plugin is named {name:?} (bundled: {})",
@@ -326,16 +343,17 @@ fn export(name: &str, file: &Path) -> Result<ExitCode> {
         );
     }
     std::fs::write(file, bytes).with_context(|| format!("writing {}", file.display()))?;
-    println!(
+    writeln!(
+        out,
         "{} ({} bytes, sha256 {})",
         file.display(),
         bytes.len(),
         hex::encode(Sha256::digest(bytes))
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn inspect(opened: &Opened) -> Result<ExitCode> {
+async fn inspect(opened: &Opened, out: &mut dyn Write) -> Result<ExitCode> {
     let p = opened.plugin();
     let ready = p.ready().await?;
     let m = &ready.manifest;
@@ -348,77 +366,84 @@ async fn inspect(opened: &Opened) -> Result<ExitCode> {
             items.join(", ")
         }
     };
-    println!("name:         {} {}", m.name, m.version);
-    println!("kind:         {}", m.kind);
-    println!("contract:     {PACKAGE}@{}", p.contract.version);
-    println!("source:       {}", p.source);
-    println!("sha256:       {}", p.sha256);
-    println!("size:         {} bytes", p.size);
+    writeln!(out, "name:         {} {}", m.name, m.version)?;
+    writeln!(out, "kind:         {}", m.kind)?;
+    writeln!(out, "contract:     {PACKAGE}@{}", p.contract.version)?;
+    writeln!(out, "source:       {}", p.source)?;
+    writeln!(out, "sha256:       {}", p.sha256)?;
+    writeln!(out, "size:         {} bytes", p.size)?;
     if !m.description.is_empty() {
-        println!("description:  {}", m.description);
+        writeln!(out, "description:  {}", m.description)?;
     }
-    println!("declared:");
-    println!(
+    writeln!(out, "declared:")?;
+    writeln!(
+        out,
         "  http hosts:      {}",
         list(m.http_hosts.iter().map(|h| h.to_string()).collect())
-    );
-    println!("  files:           {}", list(m.files.clone()));
-    println!("  config keys:     {}", list(m.config_keys.clone()));
+    )?;
+    writeln!(out, "  files:           {}", list(m.files.clone()))?;
+    writeln!(out, "  config keys:     {}", list(m.config_keys.clone()))?;
     if m.kind == super::PluginKind::Detector {
         let poll = m
             .poll_interval_ms
             .map(|ms| format!("every {ms} ms"))
             .unwrap_or_else(|| "never".into());
-        println!("  poll:            {poll}");
-        println!(
+        writeln!(out, "  poll:            {poll}")?;
+        writeln!(
+            out,
             "  log lines:       {}",
             if m.wants_log_lines { "yes" } else { "no" }
-        );
+        )?;
     }
     if m.kind == super::PluginKind::Hook {
-        println!(
+        writeln!(
+            out,
             "  binary commands: {}",
             list(m.binary_commands.iter().map(|c| c.join(" ")).collect())
-        );
+        )?;
     }
     let origin = if opened.configured {
         "with this configuration"
     } else {
         "no configuration: command-line grants only"
     };
-    println!("effective ({origin}):");
-    println!(
+    writeln!(out, "effective ({origin}):")?;
+    writeln!(
+        out,
         "  http hosts:      {}",
         list(g.egress.allowed.iter().map(|h| h.to_string()).collect())
-    );
-    println!("  files:           {}", list(g.files.clone()));
-    println!(
+    )?;
+    writeln!(out, "  files:           {}", list(g.files.clone()))?;
+    writeln!(
+        out,
         "  config:          {}",
         list(g.config.iter().map(|(k, v)| format!("{k}={v}")).collect())
-    );
+    )?;
     if m.kind == super::PluginKind::Hook {
-        println!(
+        writeln!(
+            out,
             "  binary commands: {}",
             list(g.binary_commands.iter().map(|c| c.join(" ")).collect())
-        );
+        )?;
     }
     for d in &g.denied {
-        println!("  denied:          {d}");
+        writeln!(out, "  denied:          {d}")?;
     }
     for u in &ready.unused_grants {
-        println!("  unused grant:    {u}");
+        writeln!(out, "  unused grant:    {u}")?;
     }
-    println!(
+    writeln!(
+        out,
         "limits:       {:?} per call, {} MiB memory, {} KiB result, {} KiB HTTP response",
         l.call_timeout,
         l.memory_bytes >> 20,
         l.max_result_bytes >> 10,
         l.max_http_response_bytes >> 10
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn detect(opened: &Opened, log: Option<PathBuf>) -> Result<ExitCode> {
+async fn detect(opened: &Opened, log: Option<PathBuf>, out: &mut dyn Write) -> Result<ExitCode> {
     let p = opened.plugin();
     let mut found: Vec<Plan> = Vec::new();
     match log {
@@ -454,6 +479,145 @@ async fn detect(opened: &Opened, log: Option<PathBuf>) -> Result<ExitCode> {
             ])
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        format!("{}/{name}.wasm", env!("WASMVISOR_FIXTURES_DIR"))
+    }
+
+    fn run(command: PluginCommand) -> (Result<ExitCode>, String) {
+        let mut out = Vec::new();
+        let result = plugin_command_to(command, None, &mut out);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    fn grants(hosts: &[&str], set: &[&str]) -> OfflineGrants {
+        OfflineGrants {
+            set: set.iter().map(|s| s.to_string()).collect(),
+            grant_host: hosts.iter().map(|s| s.to_string()).collect(),
+            grant_file: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn inspect_shows_kind_contract_hash_and_declared_vs_effective() {
+        let (result, out) = run(PluginCommand::Inspect {
+            plugin: fixture("fixture_resolver_hostile"),
+            grants: grants(&["localhost"], &[]),
+        });
+        result.unwrap();
+        for expected in [
+            "name:         resolver-hostile 0.1.0",
+            "kind:         resolver",
+            "contract:     wasmvisor:plugin@0.1.0",
+            "sha256:       ",
+            "http hosts:      binaries.example.com, localhost",
+            "http hosts:      localhost",
+            "denied:          http host binaries.example.com: declared but not granted",
+            "denied:          file data/upgrade-info.json",
+        ] {
+            assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+        }
+    }
+
+    #[test]
+    fn export_writes_the_bundled_bytes_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scanner.wasm");
+        let (result, out) = run(PluginCommand::Export {
+            name: "log-scanner".into(),
+            file: file.clone(),
+        });
+        result.unwrap();
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bundled::get("log-scanner").unwrap().1
+        );
+        assert!(out.contains("sha256"), "{out}");
+        let (again, _) = run(PluginCommand::Export {
+            name: "log-scanner".into(),
+            file,
+        });
+        assert!(format!("{:#}", again.unwrap_err()).contains("already exists"));
+        let (unknown, _) = run(PluginCommand::Export {
+            name: "nope".into(),
+            file: dir.path().join("x.wasm"),
+        });
+        assert!(
+            format!("{:#}", unknown.unwrap_err()).contains("log-scanner"),
+            "lists the bundled names"
+        );
+    }
+
+    #[test]
+    fn resolve_prints_the_artifacts_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        std::fs::write(&plan, r#"{"name":"v7","height":3,"info":""}"#).unwrap();
+        let (result, out) = run(PluginCommand::Resolve {
+            plugin: fixture("fixture_resolver_basic"),
+            plan,
+            os: Some("linux".into()),
+            arch: Some("arm64".into()),
+            grants: grants(&[], &["base-url=https://m.test"]),
+        });
+        result.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            json[0]["url"],
+            "https://m.test/v7/chaind-linux-arm64.tar.gz"
+        );
+        assert_eq!(json[0]["archive"], "tar.gz");
+        assert_eq!(json[0]["path_in_archive"], "bin/chaind");
+    }
+
+    #[test]
+    fn detect_feeds_log_lines_to_a_bundled_detector() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        std::fs::write(
+            &log,
+            "INF ok\nERR UPGRADE \"v3\" NEEDED at height: 77: \nINF after\n",
+        )
+        .unwrap();
+        let (result, out) = run(PluginCommand::Detect {
+            plugin: "log-scanner".into(),
+            log: Some(log),
+            grants: OfflineGrants::default(),
+        });
+        result.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json[0]["name"], "v3");
+        assert_eq!(json[0]["height"], 77);
+    }
+
+    #[test]
+    fn hook_reports_a_refusal_as_an_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        std::fs::write(&plan, r#"{"name":"v2","height":3}"#).unwrap();
+        let binary = dir.path().join("chaind");
+        std::fs::write(&binary, "#!/bin/sh\necho v1.0.0\n").unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let hook = |expect: &str| PluginCommand::Hook {
+            plugin: fixture("fixture_hook_basic"),
+            plan: plan.clone(),
+            binary: binary.clone(),
+            post: false,
+            grants: grants(&[], &[&format!("expect={expect}")]),
+        };
+        let (ok, out) = run(hook("v1.0"));
+        ok.unwrap();
+        assert!(out.contains("pre-upgrade of v2 passed"), "{out}");
+        let (refused, _) = run(hook("v2.0"));
+        let msg = format!("{:#}", refused.unwrap_err());
+        assert!(msg.contains("expected it to contain \"v2.0\""), "{msg}");
+    }
 }

@@ -49,7 +49,7 @@ pub use settings::{PluginSettings, PluginsConfig};
 use crate::config::Config;
 use crate::install::{Artifact, InstallOptions};
 use crate::layout::Layout;
-use crate::upgrade::{BinarySource, UpgradeHooks};
+use crate::upgrade::{BinarySource, Extensions, UpgradeHooks};
 use crate::upgrade_info::Plan;
 
 /// All plugins of one supervisor.
@@ -180,6 +180,20 @@ impl PluginHost {
 
     pub fn has(&self, kind: PluginKind) -> bool {
         self.plugins.iter().any(|p| p.kind() == kind)
+    }
+
+    /// What the upgrade state machine takes from plugins: the resolvers (with the
+    /// installer) as its binary source, the hooks around the switch. Empty parts
+    /// stay `None` so a run without such plugins behaves exactly as without plugins.
+    pub fn extensions(self: &Arc<Self>, config: &Config) -> Extensions {
+        Extensions {
+            binary_source: self.has(PluginKind::Resolver).then(|| {
+                Box::new(PluginBinarySource::new(self.clone(), config)) as Box<dyn BinarySource>
+            }),
+            hooks: self
+                .has(PluginKind::Hook)
+                .then(|| Box::new(PluginHooks::new(self.clone(), config)) as Box<dyn UpgradeHooks>),
+        }
     }
 
     /// The credential rules, for the installer's downloads (`InstallOptions::authorizer`).
