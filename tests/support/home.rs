@@ -106,9 +106,11 @@ impl Finished {
     }
 }
 
-/// One test's node home.
+/// One test's node home. Removed when dropped, except when the test is failing:
+/// then it is kept (and its path printed) so the logs named in the failure
+/// message can still be read.
 pub struct TestHome {
-    tmp: TempDir,
+    tmp: Option<TempDir>,
     env: BTreeMap<String, String>,
     runs: usize,
 }
@@ -142,7 +144,7 @@ impl TestHome {
             std::fs::create_dir_all(tmp.path().join(dir)).expect("create test dirs");
         }
         let mut home = TestHome {
-            tmp,
+            tmp: Some(tmp),
             env: BTreeMap::new(),
             runs: 0,
         };
@@ -154,14 +156,21 @@ impl TestHome {
         home
     }
 
+    fn root(&self) -> &Path {
+        self.tmp
+            .as_ref()
+            .expect("the temporary directory lives as long as the home")
+            .path()
+    }
+
     /// `$DAEMON_HOME`.
     pub fn home(&self) -> PathBuf {
-        self.tmp.path().join("home")
+        self.root().join("home")
     }
 
     /// A directory outside the home for the test's own files.
     pub fn scratch(&self) -> PathBuf {
-        self.tmp.path().join("scratch")
+        self.root().join("scratch")
     }
 
     pub fn cosmovisor(&self) -> PathBuf {
@@ -275,7 +284,7 @@ impl TestHome {
     pub fn spawn(&mut self, cmd: Command) -> Running {
         self.runs += 1;
         let label = format!("run{}", self.runs);
-        Running::spawn(cmd, &self.tmp.path().join("logs"), &label)
+        Running::spawn(cmd, &self.root().join("logs"), &label)
     }
 
     /// `wasmvisor run start --home <home> <extra…>`: the supervised node.
@@ -437,6 +446,16 @@ impl TestHome {
     pub fn plan_json(name: &str, height: u64) -> String {
         json!({"name": name, "time": "0001-01-01T00:00:00Z", "height": height, "info": ""})
             .to_string()
+    }
+}
+
+impl Drop for TestHome {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(tmp) = self.tmp.take()
+        {
+            eprintln!("test files kept for inspection: {}", tmp.keep().display());
+        }
     }
 }
 

@@ -9,6 +9,12 @@
 //! - [`wait`] polls conditions with generous deadlines instead of sleeping;
 //! - [`http`] and [`archive`] serve real artifacts from a loopback server;
 //! - [`procfs`] tells whether a process is still alive.
+//!
+//! Run with `cargo build --workspace --features wasmvisor/failpoints && cargo test
+//! --workspace --features wasmvisor/failpoints` (the crash tests need the
+//! failpoints). `WASMVISOR_E2E_BINS=<dir>` takes both binaries from another
+//! directory. A failing test keeps its temporary directory (the path is printed):
+//! the captured stdout/stderr of every wasmvisor it ran are in `logs/`.
 
 pub mod archive;
 pub mod bins;
