@@ -39,7 +39,7 @@ pub fn read(path: &Path) -> Result<ConfigFile, Vec<Problem>> {
 
 /// Parses a config file's text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|span| line_col(text, span.start))
@@ -51,6 +51,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
         ))]
     })?;
 
+    let mut table = lower_case_keys(path, table)?;
     let plugins = match table.remove(PLUGINS) {
         None => toml::Table::new(),
         Some(toml::Value::Table(t)) => t,
@@ -123,6 +124,23 @@ pub fn render(config: &Config) -> String {
         }
     }
     out
+}
+
+/// cosmovisor reads the file through viper, whose keys are case-insensitive, so
+/// `DAEMON_NAME = "gaiad"` works there and must work here.
+fn lower_case_keys(path: &Path, table: toml::Table) -> Result<toml::Table, Vec<Problem>> {
+    let mut lowered = toml::Table::new();
+    for (key, value) in table {
+        let lower = key.to_ascii_lowercase();
+        if lowered.contains_key(&lower) {
+            return Err(vec![problem(format!(
+                "{} sets {lower} twice (keys ignore case); keep one",
+                path.display()
+            ))]);
+        }
+        lowered.insert(lower, value);
+    }
+    Ok(lowered)
 }
 
 fn problem(message: String) -> Problem {

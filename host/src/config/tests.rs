@@ -520,3 +520,17 @@ fn non_utf8_home_is_accepted_but_non_utf8_text_is_not() {
     let err = load_with(|k| vars.get(k).cloned(), &LoadOptions::default()).unwrap_err();
     assert!(only_problem(&err).message.contains("UTF-8"), "{err}");
 }
+
+#[test]
+fn file_keys_ignore_case_like_cosmovisor() {
+    let env = Env::new().unset(vars::DAEMON_NAME);
+    let c = env
+        .load_file("DAEMON_NAME = \"simd\"\nDaemon_Poll_Interval = \"1s\"\n")
+        .unwrap();
+    assert_eq!(c.name, "simd");
+    assert_eq!(c.poll_interval, Duration::from_secs(1));
+    let err = env
+        .load_file("daemon_name = \"a\"\nDAEMON_NAME = \"b\"\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("sets daemon_name twice"), "{err}");
+}
