@@ -7,9 +7,11 @@
 //! override the file so a test can change one knob without rewriting it.
 //!
 //! A binary stamped with version V "handles" every plan up to and including the
-//! one named V; it halts at the first plan after that. Started before its own
-//! plan's height, it refuses to run — the SDK's "BINARY UPDATED BEFORE TRIGGER"
-//! panic — which is how a supervisor that switches too early gets caught.
+//! one named V; it halts at the first plan after that. Started while the next
+//! block is still below its own plan's height, it refuses to run — the SDK's
+//! "BINARY UPDATED BEFORE TRIGGER" panic — which is how a supervisor that
+//! switches too early gets caught. (The SDK lets the new binary execute the
+//! plan's block itself, so a chain at plan height − 1 is not too early.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,7 @@ pub struct ChainConfig {
     pub exit_on_halt: bool,
     /// Extra log lines printed per block, to measure log throughput.
     pub log_lines_per_block: u32,
-    /// Refuse to start a binary before the height of the plan it implements.
+    /// Refuse to start a binary whose next block is below its own plan's height.
     pub strict_binary_check: bool,
 }
 
@@ -193,8 +195,10 @@ impl ChainConfig {
             .position(|plan| plan.name.eq_ignore_ascii_case(version))
             .map_or(0, |i| i + 1);
         if self.strict_binary_check && handled > 0 {
+            // As in x/upgrade: the new binary may execute the plan's own block, so
+            // it is early only when the next block is still below the plan height.
             let own = &self.upgrades[handled - 1];
-            if own.height > height {
+            if own.height > height.saturating_add(1) {
                 return Verdict::TooEarly(own);
             }
         }
@@ -260,9 +264,22 @@ mod tests {
     #[test]
     fn a_binary_started_before_its_plan_height_is_too_early() {
         let mut c = schedule();
-        assert_eq!(c.verdict("v2", 9), Verdict::TooEarly(&c.upgrades[0]));
+        assert_eq!(c.verdict("v2", 8), Verdict::TooEarly(&c.upgrades[0]));
         assert_eq!(c.verdict("v3", 12), Verdict::TooEarly(&c.upgrades[1]));
         c.strict_binary_check = false;
+        assert_eq!(
+            c.verdict("v2", 8),
+            Verdict::Run {
+                halt_at: Some(&c.upgrades[1])
+            }
+        );
+    }
+
+    #[test]
+    fn a_binary_may_execute_its_own_plan_block() {
+        // Committed height 9, plan at 10: the SDK halts in block 10 with 9
+        // committed, and the new binary runs block 10 itself.
+        let c = schedule();
         assert_eq!(
             c.verdict("v2", 9),
             Verdict::Run {

@@ -242,6 +242,17 @@ fn a_binary_started_before_its_plan_refuses_to_run() {
     node.wait_for("BINARY UPDATED BEFORE TRIGGER! UPGRADE \"v2\"");
     assert_eq!(node.wait().code(), Some(1));
     assert_eq!(home.height(), 0);
+
+    // One block below the plan is not early: the new binary executes the plan's block.
+    fs::write(
+        home.path().join("data/fakechain_state.json"),
+        r#"{"height":4,"time":"","version":"v1"}"#,
+    )
+    .unwrap();
+    let mut node = home.start(&v2, &[]);
+    node.wait_for("committed state height=5 module=state version=v2");
+    node.wait_for("committed state height=6 module=state version=v2");
+    assert!(node.terminate().success());
 }
 
 #[test]
