@@ -122,6 +122,19 @@ fn a_backup_dir_that_does_not_exist_is_a_configuration_error() {
 }
 
 #[test]
+fn a_missing_backup_dir_does_not_matter_when_backups_are_skipped() {
+    let mut home = TestHome::with_v2_at(5);
+    home.set_env(
+        "DAEMON_DATA_BACKUP_DIR",
+        "/nonexistent/wasmvisor-e2e-backups",
+    );
+    home.set_env("UNSAFE_SKIP_BACKUP", "TRUE");
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("v2", 5, &wv);
+    assert!(home.backups_in(&home.home()).is_empty());
+}
+
+#[test]
 fn the_backup_command_backs_up_data_now_and_prints_where() {
     let mut home = TestHome::new(Chain::default());
     std::fs::write(home.data_dir().join("blocks.db"), b"block data").expect("write data");

@@ -126,7 +126,8 @@ fn add_upgrade_with_a_height_stages_the_plan_until_the_node_reaches_it() {
     let mut home = TestHome::new(Chain::default());
     let mut wv = home.start(&[]);
     home.wait_for_height(2, &wv);
-    let target = home.height() + 20;
+    // Far enough ahead that a slow CLI start on a loaded machine still stages in time.
+    let target = home.height() + 40;
     let v2 = home.make_version("v2");
     let added = home.cli(&[
         "add-upgrade",
@@ -155,7 +156,7 @@ fn a_staged_plan_is_not_carried_out_early_after_a_supervisor_restart() {
     home.install_upgrade("v2", "v2");
     let mut first = home.start(&[]);
     home.wait_for_height(2, &first);
-    let target = home.height() + 25;
+    let target = home.height() + 60;
     home.stage_by_hand(&TestHome::plan_json("v2", target));
     std::thread::sleep(SETTLE);
     first.signal(nix::sys::signal::Signal::SIGTERM);
