@@ -58,7 +58,7 @@ pub fn staged_file(layout: &Layout) -> PathBuf {
 
 /// Remembers that `plan` was staged by the operator for a future height.
 pub fn mark_staged(layout: &Layout, plan: &Plan) -> Result<()> {
-    crate::fsutil::write_atomic(&staged_file(layout), plan.to_json().as_bytes())
+    crate::fsutil::write_durable(&staged_file(layout), plan.to_json().as_bytes())
 }
 
 /// Whether `plan` is the one the operator staged.
@@ -74,6 +74,17 @@ pub fn clear_staged(layout: &Layout) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The plan the current binary was switched for, judged against a candidate `plan`:
+/// the record beside the current binary, or, when that record is missing (it is
+/// written without fsync, so a power cut may lose it), `plan` itself if `current`
+/// already points at its folder. `None` for genesis.
+pub fn current_plan_for(layout: &Layout, plan: &Plan) -> Option<Plan> {
+    current_plan(layout).or_else(|| {
+        let current = layout.current_dir().ok()?;
+        (current == layout.upgrade_dir(&plan.name)).then(|| plan.clone())
+    })
 }
 
 /// The plan recorded beside the current binary (`None` for genesis or when unreadable,
@@ -125,6 +136,27 @@ mod tests {
     fn unknown_height_blocks_only_staged_plans() {
         assert_eq!(gate(&plan("v2", 10), false, None), Gate::Ready);
         assert_eq!(gate(&plan("v2", 10), true, None), Gate::Wait);
+    }
+
+    #[test]
+    fn a_plan_whose_folder_is_current_is_not_requested_again() {
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout::new(home.path(), "app", false);
+        std::fs::create_dir_all(layout.upgrade_dir("v2")).unwrap();
+        crate::switch::point_current_at(&layout, &layout.relative_upgrade_target("v2")).unwrap();
+        // No record beside the binary (lost to a power cut): the folder decides.
+        let v2 = plan("V2", 10);
+        assert!(!is_request(
+            &v2,
+            current_plan_for(&layout, &v2).as_ref(),
+            None
+        ));
+        let v3 = plan("v3", 20);
+        assert!(is_request(
+            &v3,
+            current_plan_for(&layout, &v3).as_ref(),
+            None
+        ));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The upgrade journal: which step of which upgrade is done.
 //!
-//! `cosmovisor/upgrade-journal.json` is written (atomically, durably) after every step.
+//! `cosmovisor/upgrade-journal.json` is rewritten atomically after every step. It is
+//! not fsynced: a killed process loses nothing (the page cache survives it), and a
+//! power cut can only roll the journal back to an earlier step, whose work is
+//! idempotent and simply done again. The one durable point is the switch itself.
 //! A supervisor killed at any instant finds it on its next start and resumes the same
 //! upgrade where it stopped: a finished backup is not redone, a switch already made is
 //! recognised, and `current` always names a complete binary because the switch is the

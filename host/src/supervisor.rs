@@ -234,7 +234,7 @@ impl Supervisor {
         let Some(plan) = self.read_plan().await else {
             return Pending::None;
         };
-        let current = detect::current_plan(&self.layout);
+        let current = detect::current_plan_for(&self.layout, &plan);
         if !detect::is_request(&plan, current.as_ref(), self.last_accepted) {
             return Pending::None;
         }
