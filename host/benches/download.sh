@@ -12,7 +12,8 @@
 # by host/benches/serve_file.py (HTTP/1.1, Content-Length, sendfile) on 127.0.0.1.
 # Contestants, each run `--runs` times (order alternating), best time kept:
 #   curl            curl -s -o FILE URL                       (no checksum)
-#   curl+sha256sum  curl -s -o FILE URL && sha256sum FILE     (same work as wasmvisor)
+#   curl+sha256sum  curl -s -o FILE URL && sha256sum FILE     (same work as wv fetch)
+#   curl+sync       curl -s -o FILE URL && sync FILE          (same durability as wv install)
 #   wv fetch        download + sha256 verified while streaming (install::download::fetch)
 #   wv install      the whole install(): fetch, detect, ELF check, fsync, rename
 # wasmvisor runs through the `download` bench target (the `install()` library call;
@@ -96,15 +97,19 @@ run() {
     if [ -z "${rss[$name]:-}" ] || [ "$kib" -gt "${rss[$name]}" ]; then rss[$name]=$kib; fi
 }
 
-order=(curl curl+sha256sum "wv fetch" "wv install")
+order=(curl curl+sha256sum curl+sync "wv fetch" "wv install")
 for i in $(seq "$runs"); do
     log "run $i/$runs"
     # Alternate the order so no contestant always runs first (or last).
-    if [ $((i % 2)) -eq 0 ]; then seq_order=(3 2 1 0); else seq_order=(0 1 2 3); fi
-    for k in "${seq_order[@]}"; do
-        case "${order[$k]}" in
+    seq_order=("${order[@]}")
+    if [ $((i % 2)) -eq 0 ]; then
+        seq_order=(); for ((k = ${#order[@]} - 1; k >= 0; k--)); do seq_order+=("${order[$k]}"); done
+    fi
+    for name in "${seq_order[@]}"; do
+        case "$name" in
             curl) run curl curl -s -f -o "$work/out/file" "$url" ;;
             curl+sha256sum) run curl+sha256sum sh -c 'curl -s -f -o "$1/out/file" "$2" && sha256sum "$1/out/file" >/dev/null' _ "$work" "$url" ;;
+            curl+sync) run curl+sync sh -c 'curl -s -f -o "$1/out/file" "$2" && sync "$1/out/file"' _ "$work" "$url" ;;
             "wv fetch") run "wv fetch" "$exe" "$work/out" "$url" "sha256:$sum" --fetch-only ;;
             "wv install") run "wv install" "$exe" "$work/out" "$url" "sha256:$sum" ;;
         esac
@@ -123,4 +128,5 @@ print(f"{name:<16} {secs:9.3f} {size / secs / 1e6:10.1f} {curl / secs:13.2f}x {k
 PY
 done
 echo
+python3 -c "print(f\"wv install vs curl+sync (same durability): {${best[curl+sync]} / ${best[wv install]}:.2f}x\")"
 echo "target: 'wv fetch' (download + verify) >= 0.80x curl, peak RSS <= 40 MiB"
