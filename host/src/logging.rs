@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
+use chrono::{DateTime, FixedOffset, Local, SecondsFormat, Timelike as _};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -288,42 +288,52 @@ pub fn render_text(
     settings: &LogSettings,
     time: DateTime<FixedOffset>,
 ) -> String {
-    let paint = |out: &mut String, colour: &str, text: &str| {
+    // Written straight into one buffer: a line costs one allocation.
+    let colour = |out: &mut String, code: &str| {
         if settings.color {
-            let _ = write!(out, "{colour}{text}{RESET}");
-        } else {
-            out.push_str(text);
+            out.push_str(code);
         }
     };
-    let mut out = String::with_capacity(128);
+    let reset = |out: &mut String| colour(out, RESET);
+    let mut out = String::with_capacity(160);
     if let Some(layout) = &settings.time_format {
-        paint(&mut out, DARK_GRAY, &format_time(layout, time));
+        colour(&mut out, DARK_GRAY);
+        write_time(&mut out, layout, time);
+        reset(&mut out);
         out.push(' ');
     }
-    let (tag, colour) = level_tag(record.level);
-    paint(&mut out, colour, tag);
+    let (tag, tag_colour) = level_tag(record.level);
+    colour(&mut out, tag_colour);
+    out.push_str(tag);
+    reset(&mut out);
     out.push(' ');
-    out.push_str(&single_line(&record.message));
-    let foreign = (!record.target.starts_with(MODULE)).then(|| {
-        (
-            "target".to_owned(),
-            FieldValue::Str(record.target.to_owned()),
-        )
-    });
-    let module = ("module".to_owned(), FieldValue::Str(MODULE.to_owned()));
-    for (name, value) in record
+    push_single_line(&mut out, &record.message);
+    let foreign = (!record.target.starts_with(MODULE)).then_some(record.target);
+    let extra = foreign
+        .map(|t| ("target", t))
+        .into_iter()
+        .chain(std::iter::once(("module", MODULE)));
+    let fields = record
         .fields
         .iter()
-        .chain(foreign.iter())
-        .chain(std::iter::once(&module))
-    {
+        .map(|(n, v)| (n.as_str(), Some(v), ""))
+        .chain(extra.map(|(n, t)| (n, None, t)));
+    for (name, value, text) in fields {
         out.push(' ');
-        paint(&mut out, CYAN, &format!("{name}="));
-        let text = text_value(value);
-        if name == "error" || name == "err" {
-            paint(&mut out, RED, &text);
-        } else {
-            out.push_str(&text);
+        colour(&mut out, CYAN);
+        out.push_str(name);
+        out.push('=');
+        reset(&mut out);
+        let is_error = name == "error" || name == "err";
+        if is_error {
+            colour(&mut out, RED);
+        }
+        match value {
+            Some(v) => write_value(&mut out, v),
+            None => write_text_value(&mut out, text),
+        }
+        if is_error {
+            reset(&mut out);
         }
     }
     out.push('\n');
@@ -379,27 +389,60 @@ fn json_str(s: &str) -> String {
 /// A value as it appears after `key=`: quoted (Go-style) when it would otherwise be
 /// ambiguous — empty, or with spaces, quotes, `=` or control characters.
 fn text_value(value: &FieldValue) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, value: &FieldValue) {
     match value {
-        FieldValue::Str(s) | FieldValue::Formatted(s) => {
-            let needs_quotes = s.is_empty()
-                || s.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
-            if needs_quotes { json_str(s) } else { s.clone() }
+        FieldValue::Str(s) | FieldValue::Formatted(s) => write_text_value(out, s),
+        FieldValue::I64(n) => {
+            let _ = write!(out, "{n}");
         }
-        FieldValue::I64(n) => n.to_string(),
-        FieldValue::U64(n) => n.to_string(),
-        FieldValue::F64(f) => f.to_string(),
-        FieldValue::Bool(b) => b.to_string(),
+        FieldValue::U64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        FieldValue::F64(f) => {
+            let _ = write!(out, "{f}");
+        }
+        FieldValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+}
+
+fn write_text_value(out: &mut String, s: &str) {
+    let needs_quotes = s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+    if needs_quotes {
+        out.push_str(&json_str(s));
+    } else {
+        out.push_str(s);
     }
 }
 
 /// Keeps a message on one line: a newline inside would make the next line look like
 /// the node's output.
-fn single_line(message: &str) -> String {
+fn push_single_line(out: &mut String, message: &str) {
     if message.contains(['\n', '\r']) {
-        message.replace("\r\n", " | ").replace(['\n', '\r'], " | ")
+        out.push_str(&message.replace("\r\n", " | ").replace(['\n', '\r'], " | "));
     } else {
-        message.to_owned()
+        out.push_str(message);
+    }
+}
+
+fn write_time(out: &mut String, layout: &str, time: DateTime<FixedOffset>) {
+    if layout == "kitchen" {
+        // The default, on every line: written without chrono's format parser.
+        let (pm, hour) = time.hour12();
+        let _ = write!(
+            out,
+            "{hour}:{:02}{}",
+            time.minute(),
+            if pm { "PM" } else { "AM" }
+        );
+    } else {
+        out.push_str(&format_time(layout, time));
     }
 }
 
@@ -627,8 +670,6 @@ mod tests {
             .unwrap()
     }
 
-    use chrono::Timelike as _;
-
     fn plain() -> LogSettings {
         LogSettings {
             color: false,
@@ -681,6 +722,16 @@ mod tests {
             .with_ymd_and_hms(2025, 3, 7, 9, 5, 0)
             .unwrap();
         assert_eq!(format_time("kitchen", morning), "9:05AM");
+        // The fast path for kitchen writes what the general one does, at any hour.
+        for hour in 0..24 {
+            let t = FixedOffset::east_opt(0)
+                .unwrap()
+                .with_ymd_and_hms(2025, 3, 7, hour, 7, 0)
+                .unwrap();
+            let mut fast = String::new();
+            write_time(&mut fast, "kitchen", t);
+            assert_eq!(fast, format_time("kitchen", t), "hour {hour}");
+        }
     }
 
     #[test]
