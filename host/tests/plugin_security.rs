@@ -668,7 +668,10 @@ async fn a_busy_plugin_does_not_starve_the_supervisors_other_tasks() {
     let n = ticks.load(std::sync::atomic::Ordering::SeqCst);
     // Without the per-tick yield this is 0: the loop would hold the only thread.
     // (tokio checks timers between batches of ready tasks, hence not 40.)
-    assert!(n >= 3, "the other task ran only {n} times during a 400 ms plugin loop");
+    assert!(
+        n >= 3,
+        "the other task ran only {n} times during a 400 ms plugin loop"
+    );
 }
 
 #[tokio::test]
@@ -697,4 +700,33 @@ async fn a_host_call_that_hangs_is_bounded_by_the_call_time_limit() {
         started.elapsed()
     );
     still_works(&host).await;
+}
+
+#[tokio::test]
+async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
+    use wasmvisor::plugin::DetectorTasks;
+
+    let home = Home::new();
+    let host = home
+        .host(
+            "[plugins.scanner]\nbundled = \"log-scanner\"\n[plugins.detector-basic.config]\nplan = \"v5:500\"\n",
+            &[fixture("fixture_detector_basic")],
+        )
+        .unwrap();
+    let (tasks, mut plans) = DetectorTasks::start(host.detectors().await, None);
+    assert!(tasks.wants_log_lines());
+    // The polling detector reports at its first poll.
+    let polled = tokio::time::timeout(Duration::from_secs(5), plans.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((polled.name.as_str(), polled.height), ("v5", 500));
+    tasks.offer_line("INF just a line");
+    tasks.offer_line("ERR UPGRADE \"v6\" NEEDED at height: 600: ");
+    let seen = tokio::time::timeout(Duration::from_secs(5), plans.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((seen.name.as_str(), seen.height), ("v6", 600));
+    assert_eq!(tasks.dropped_lines(), 0);
 }

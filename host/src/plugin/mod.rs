@@ -20,6 +20,7 @@ pub mod cache;
 pub mod cli;
 pub mod contract;
 pub mod credentials;
+pub mod detection;
 pub mod egress;
 pub mod engine;
 pub mod error;
@@ -41,6 +42,7 @@ use futures_util::future::BoxFuture;
 
 pub use cache::ComponentCache;
 pub use credentials::Credentials;
+pub use detection::DetectorTasks;
 pub use error::{PluginError, ReportedError};
 pub use loaded::{LoadEnv, LoadedPlugin, NodeContext, Platform, PluginSource};
 pub use manifest::{Manifest, PluginKind};
