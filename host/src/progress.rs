@@ -379,6 +379,53 @@ mod tests {
         assert_eq!(p.done(), 10);
     }
 
+    /// Collects what the fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_mode_writes_rate_limited_lines_and_a_final_one() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let p = Progress::logging(
+                "download v2",
+                Some(1 << 20),
+                Unit::Bytes,
+                Duration::from_millis(50),
+            );
+            // Many increments inside one interval produce no line at all.
+            for _ in 0..1000 {
+                p.inc(1);
+            }
+            std::thread::sleep(Duration::from_millis(60));
+            p.inc(1);
+            p.finish();
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("download v2: 1001 B of 1.00 MiB") && lines[0].contains("left"),
+            "{text}"
+        );
+        assert!(lines[1].contains("done in"), "{text}");
+    }
+
     #[test]
     fn finish_is_idempotent() {
         let p = Progress::logging("d", Some(1), Unit::Bytes, Duration::from_secs(3600));
