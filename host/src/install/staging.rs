@@ -1,11 +1,14 @@
 //! The staging directory an install works in, and moving its result into place.
 //!
-//! Staging lives in `upgrades/.staging-<folder>-<pid>`: on the same filesystem as
+//! Staging lives in `upgrades/.staging-<folder>-<pid>-<n>`: on the same filesystem as
 //! its destination, so the final step is one `rename(2)`, and dot-prefixed, so
 //! nothing ever mistakes it for an upgrade. Whatever happens, the staging directory
 //! is removed when the install ends (the guard's `Drop`), and one left by a crashed
 //! process is removed by the next attempt — a failed install never blocks a retry,
 //! unlike cosmovisor, whose half-filled `upgrades/<name>` must be deleted by hand.
+//! The per-process sequence number `<n>` and a registry of live staging directories
+//! keep two installs in one process (a pre-staging and the upgrade itself) from
+//! deleting each other's work.
 //!
 //! A destination folder that already exists (created by an operator, or holding
 //! other files) is never replaced: the new entries are moved in beside what is
@@ -14,10 +17,23 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{InstallError, IoContext};
 
 const PREFIX: &str = ".staging-";
+
+/// Staging directories of this process that are in use.
+static ACTIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+fn is_active(dir: &Path) -> bool {
+    ACTIVE
+        .lock()
+        .map(|a| a.iter().any(|d| d == dir))
+        .unwrap_or(false)
+}
 
 /// An install's private working directory; removed on drop.
 pub struct Staging {
@@ -25,16 +41,20 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Creates `upgrades/.staging-<folder>-<pid>` after removing stale ones.
+    /// Creates `upgrades/.staging-<folder>-<pid>-<n>` after removing stale ones.
     pub fn create(upgrades: &Path, folder: &str) -> Result<Self, InstallError> {
         fs::create_dir_all(upgrades).ctx(|| format!("creating {}", upgrades.display()))?;
         remove_stale(upgrades, folder);
-        let dir = upgrades.join(format!("{PREFIX}{folder}-{}", std::process::id()));
+        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let dir = upgrades.join(format!("{PREFIX}{folder}-{}-{n}", std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir)
                 .ctx(|| format!("removing the old staging directory {}", dir.display()))?;
         }
         fs::create_dir_all(dir.join("root")).ctx(|| format!("creating {}", dir.display()))?;
+        if let Ok(mut active) = ACTIVE.lock() {
+            active.push(dir.clone());
+        }
         Ok(Staging { dir })
     }
 
@@ -102,6 +122,9 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        if let Ok(mut active) = ACTIVE.lock() {
+            active.retain(|d| d != &self.dir);
+        }
         if let Err(e) = fs::remove_dir_all(&self.dir)
             && e.kind() != ErrorKind::NotFound
         {
@@ -114,7 +137,8 @@ impl Drop for Staging {
 }
 
 /// Removes staging directories of `folder` whose process is gone. Our own pid counts
-/// as gone: in a container wasmvisor is often pid 1 again after a crash.
+/// as gone unless the directory is in use: in a container wasmvisor is often pid 1
+/// again after a crash.
 fn remove_stale(upgrades: &Path, folder: &str) {
     let Ok(entries) = fs::read_dir(upgrades) else {
         return;
@@ -125,14 +149,15 @@ fn remove_stale(upgrades: &Path, folder: &str) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(staging_pid)
         else {
             continue;
         };
-        if pid != std::process::id() as i32 && process_alive(pid) {
+        let path = entry.path();
+        let ours = pid == std::process::id() as i32;
+        if (ours && is_active(&path)) || (!ours && process_alive(pid)) {
             continue;
         }
-        let path = entry.path();
         match fs::remove_dir_all(&path) {
             Ok(()) => tracing::info!("removed {} left by an interrupted install", path.display()),
             Err(e) => tracing::warn!(
@@ -141,6 +166,14 @@ fn remove_stale(upgrades: &Path, folder: &str) {
             ),
         }
     }
+}
+
+/// The pid in `<pid>-<n>` (or `<pid>`); `None` for anything else, such as the
+/// staging directory of a folder whose name merely starts the same way.
+fn staging_pid(rest: &str) -> Option<i32> {
+    let (pid, n) = rest.split_once('-').unwrap_or((rest, "0"));
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 fn process_alive(pid: i32) -> bool {
@@ -225,18 +258,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let up = dir.path();
         // pid_max is at most 4194304, so this pid cannot be alive.
-        let dead = up.join(".staging-v2-4194399");
+        let dead = up.join(".staging-v2-4194399-0");
         fs::create_dir_all(dead.join("root")).unwrap();
-        let live = up.join(".staging-v2-1");
+        let live = up.join(".staging-v2-1-3");
         fs::create_dir_all(&live).unwrap();
-        let other_plan = up.join(".staging-v3-4194399");
+        let other_plan = up.join(".staging-v3-4194399-0");
         fs::create_dir_all(&other_plan).unwrap();
+        // Folder "v2-5" is another plan, not a staging dir of "v2" with pid 5.
+        let lookalike = up.join(".staging-v2-5-4194399-0");
+        fs::create_dir_all(&lookalike).unwrap();
 
         let s = Staging::create(up, "v2").unwrap();
         assert!(!dead.exists());
         assert!(live.exists(), "pid 1 is alive; its staging dir must stay");
         assert!(other_plan.exists());
+        assert!(lookalike.exists());
         assert!(s.root().is_dir());
+        // A second install of the same plan in this process leaves the first alone.
+        let second = Staging::create(up, "v2").unwrap();
+        assert!(s.root().is_dir());
+        assert_ne!(second.dir, s.dir);
+        drop(second);
         let own = s.dir.clone();
         drop(s);
         assert!(!own.exists(), "the guard removes its directory");
