@@ -237,4 +237,8 @@ fn print_breakdown(label: &str, trials: &[UpgradeTrial]) {
             ms(s.p99_ns)
         );
     }
+    let mut slowest = col(trials, |t| Some(t.detect_ns));
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
+    let slowest: Vec<String> = slowest.iter().take(5).map(|&ns| ms(ns)).collect();
+    println!("  slowest detections: {}", slowest.join(", "));
 }
