@@ -219,12 +219,12 @@ fn plan_info(url: &str) -> String {
 
 #[test]
 fn a_missing_binary_is_downloaded_from_the_plan_info_at_upgrade_time() {
-    let home_probe = TestHome::bare();
-    let (_, archive) = v2_tarball(&home_probe);
+    let mut home = TestHome::new(Chain::default());
+    let (_, archive) = v2_tarball(&home);
     let checksum = sha256_checksum(&archive);
     let server = serve(&[("/v2.tar.gz", archive)]);
     let url = format!("{}?checksum={checksum}", server.url("/v2.tar.gz"));
-    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let wv = home.start(&[]);
     home.wait_for_blocks_by("v2", 5, &wv);
@@ -234,11 +234,11 @@ fn a_missing_binary_is_downloaded_from_the_plan_info_at_upgrade_time() {
 
 #[test]
 fn a_plan_download_with_a_wrong_checksum_fails_the_upgrade_and_keeps_the_old_binary() {
-    let home_probe = TestHome::bare();
-    let (_, archive) = v2_tarball(&home_probe);
+    let mut home = TestHome::new(Chain::default());
+    let (_, archive) = v2_tarball(&home);
     let server = serve(&[("/v2.tar.gz", archive)]);
     let url = format!("{}?checksum={WRONG}", server.url("/v2.tar.gz"));
-    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let mut wv = home.start(&[]);
     let exit = wv.wait_exit(TIMEOUT);
@@ -263,11 +263,11 @@ fn a_plan_download_with_a_wrong_checksum_fails_the_upgrade_and_keeps_the_old_bin
 #[test]
 fn must_have_checksum_also_applies_to_the_plans_binary_urls() {
     // cosmovisor checks only the info URL; every URL must carry a checksum here.
-    let home_probe = TestHome::bare();
-    let (_, archive) = v2_tarball(&home_probe);
+    let mut home = TestHome::new(Chain::default());
+    let (_, archive) = v2_tarball(&home);
     let server = serve(&[("/v2.tar.gz", archive)]);
     let url = server.url("/v2.tar.gz");
-    let mut home = TestHome::new(Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     home.set_env("DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM", "true");
     let mut wv = home.start(&[]);
