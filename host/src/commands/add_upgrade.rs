@@ -219,7 +219,7 @@ fn check_can_stage(layout: &Layout, plan: &Plan, force: bool) -> Result<()> {
 /// Marks the plan as staged, then writes it where the chain would (atomically).
 fn stage(layout: &Layout, plan: &Plan) -> Result<()> {
     detect::mark_staged(layout, plan)?;
-    crate::fsutil::write_atomic(&layout.upgrade_info_file(), plan.to_json().as_bytes())
+    crate::fsutil::write_durable(&layout.upgrade_info_file(), plan.to_json().as_bytes())
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ fn write_config(
             return Ok(false);
         }
     }
-    crate::fsutil::write_atomic(path, config.to_toml().as_bytes())?;
+    crate::fsutil::write_durable(path, config.to_toml().as_bytes())?;
     tracing::info!(path = %path.display(), "wrote the config file (use it with -c / --cosmovisor-config)");
     Ok(true)
 }
