@@ -130,3 +130,48 @@ fn with_shutdown_grace_the_node_gets_sigterm_and_may_flush_first() {
         "a node that stops at once must not cost the whole grace period"
     );
 }
+
+#[test]
+fn a_node_killed_from_outside_ends_wasmvisor_with_128_plus_the_signal() {
+    let mut home = TestHome::new(Chain::default());
+    let (mut wv, node) = running_node(&mut home);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(node as i32), Signal::SIGKILL)
+        .expect("kill the node");
+    assert_eq!(wv.wait_exit(TIMEOUT), Exit::Code(137), "{}", wv.output());
+    assert_eq!(
+        wv.stderr().matches("starting the node").count(),
+        1,
+        "a crashed node is not restarted in a loop\n{}",
+        wv.output()
+    );
+}
+
+#[test]
+fn a_node_that_does_not_stop_within_the_grace_is_killed() {
+    // A stopped (SIGSTOP) node cannot act on SIGTERM, like a node stuck in I/O.
+    let mut home = TestHome::new(Chain::default());
+    home.install_upgrade("v2", "v2");
+    home.set_env("DAEMON_SHUTDOWN_GRACE", "1s");
+    let (wv, node) = running_node(&mut home);
+    let node_pid = nix::unistd::Pid::from_raw(node as i32);
+    nix::sys::signal::kill(node_pid, Signal::SIGSTOP).expect("freeze the node");
+    let frozen_at = home.height();
+    let asked = Instant::now();
+    home.write_upgrade_info(&TestHome::plan_json("v2", frozen_at));
+    home.wait_for_blocks_by("v2", frozen_at, &wv);
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "the grace period was not waited"
+    );
+    assert!(!alive(node), "the frozen node was killed");
+    assert!(
+        !wv.stdout().contains("caught SIGTERM"),
+        "the frozen node never ran its handler\n{}",
+        wv.output()
+    );
+    assert!(
+        wv.stderr().contains("DAEMON_SHUTDOWN_GRACE"),
+        "the kill after the grace is logged\n{}",
+        wv.output()
+    );
+}
