@@ -112,14 +112,14 @@ pub fn detect(file: &Path, url: &str) -> Result<ArchiveKind, InstallError> {
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         ArchiveKind::Zip
     } else if head.starts_with(&[0x1f, 0x8b]) {
-        let block = first_block(flate2::read::MultiGzDecoder::new(&head[..]));
+        let block = first_block(flate2::read::MultiGzDecoder::new(reopen(file)?));
         if looks_like_tar(&block) {
             ArchiveKind::TarGz
         } else {
             ArchiveKind::Gz
         }
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        let block = first_block(liblzma::read::XzDecoder::new(&head[..]));
+        let block = first_block(liblzma::read::XzDecoder::new_multi_decoder(reopen(file)?));
         if looks_like_tar(&block) {
             ArchiveKind::TarXz
         } else {
@@ -142,7 +142,16 @@ pub fn detect(file: &Path, url: &str) -> Result<ArchiveKind, InstallError> {
     Ok(kind)
 }
 
-/// As much of the first tar block as a truncated compressed head yields.
+/// The compressed file from its start; the decoder reads only as much of it as one
+/// decompressed block needs (which may be far more than 512 compressed bytes, e.g.
+/// with stored deflate blocks or a large gzip header).
+fn reopen(file: &Path) -> Result<BufReader<File>, InstallError> {
+    File::open(file)
+        .map(BufReader::new)
+        .ctx(|| format!("reading {}", file.display()))
+}
+
+/// As much of the first tar block as the decompressed stream yields.
 fn first_block(mut decoder: impl Read) -> Vec<u8> {
     let mut block = vec![0u8; TAR_BLOCK];
     let mut filled = 0;
@@ -515,6 +524,24 @@ mod tests {
         assert!(looks_like_tar(gnu.as_bytes()));
         assert!(!looks_like_tar(&[0u8; 512]));
         assert!(!looks_like_tar(&[b'x'; 512]));
+    }
+
+    #[test]
+    fn a_tar_gz_of_stored_deflate_blocks_is_a_tarball() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o755);
+        b.append_data(&mut h, "bin/appd", &b"\x7fELF"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        enc.write_all(&tar).unwrap();
+        let gz = enc.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("download");
+        fs::write(&file, gz).unwrap();
+        // The first 512 compressed bytes decompress to less than a tar block.
+        assert_eq!(detect(&file, "").unwrap(), ArchiveKind::TarGz);
     }
 
     #[test]
