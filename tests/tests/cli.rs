@@ -293,3 +293,86 @@ fn log_timestamps_follow_cosmovisor_timeformat_logs() {
     );
     assert_eq!(done.stdout, "v1\n");
 }
+
+#[test]
+fn add_upgrade_escapes_the_plan_name_into_its_folder() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = home.make_version("v2");
+    home.cli(&["add-upgrade", "Some Upgrade/2", v2.to_str().expect("utf-8")])
+        .assert_success();
+    assert!(
+        home.cosmovisor()
+            .join("upgrades/some%20upgrade%2F2/bin/fake-chaind")
+            .is_file()
+    );
+    assert!(
+        !home.cosmovisor().join("upgrades/some upgrade").exists(),
+        "the raw name must not become a path"
+    );
+}
+
+#[test]
+fn add_upgrade_does_not_replace_a_different_pending_plan_without_force() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = home.make_version("v2");
+    let v3 = home.make_version("v3");
+    home.cli(&[
+        "add-upgrade",
+        "v2",
+        v2.to_str().expect("utf-8"),
+        "--upgrade-height",
+        "500",
+    ])
+    .assert_success();
+    let done = home.cli(&[
+        "add-upgrade",
+        "v3",
+        v3.to_str().expect("utf-8"),
+        "--upgrade-height",
+        "600",
+    ]);
+    assert!(!done.success(), "another plan is pending: {done:#?}");
+    assert!(done.stderr.contains("--force"), "{done:#?}");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.upgrade_info_file()).expect("plan"))
+            .expect("plan JSON");
+    assert_eq!(
+        (plan["name"].as_str(), plan["height"].as_u64()),
+        (Some("v2"), Some(500))
+    );
+
+    home.cli(&[
+        "add-upgrade",
+        "v3",
+        v3.to_str().expect("utf-8"),
+        "--upgrade-height",
+        "600",
+        "--force",
+    ])
+    .assert_success();
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.upgrade_info_file()).expect("plan"))
+            .expect("plan JSON");
+    assert_eq!(
+        (plan["name"].as_str(), plan["height"].as_u64()),
+        (Some("v3"), Some(600))
+    );
+}
+
+#[test]
+fn run_passes_everything_after_a_double_dash_to_the_app() {
+    let mut home = TestHome::new(Chain::default());
+    let done = home.cli(&["run", "--", "--help"]);
+    assert_eq!(done.exit, Exit::Code(0), "{done:#?}");
+    assert!(
+        done.stdout
+            .contains("fake-chaind: a fake Cosmos chain daemon"),
+        "the app's own help: {done:#?}"
+    );
+    let done = home.cli(&["run", "--help"]);
+    assert_eq!(done.exit, Exit::Code(0), "{done:#?}");
+    assert!(
+        done.stdout.contains("DAEMON_POLL_INTERVAL"),
+        "wasmvisor's help for run: {done:#?}"
+    );
+}
