@@ -1,10 +1,10 @@
 //! The upgrade itself: detection at the plan height, the switch, the restart,
 //! and the ways an upgrade is carried out when the node is not simply running.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use wasmvisor_e2e::{Chain, Exit, TIMEOUT, TestHome, assert_continued, wait_for};
+use wasmvisor_e2e::{Chain, Exit, TIMEOUT, TestHome, assert_continued};
 
 fn recorded_plan(home: &TestHome, folder: &str) -> Value {
     let path = home
@@ -130,28 +130,21 @@ fn restart_delay_is_waited_between_the_stop_and_the_switch() {
     let mut home = TestHome::with_v2_at(4);
     home.set_env("DAEMON_RESTART_DELAY", "1500ms");
     let wv = home.start(&[]);
-    let info = home.upgrade_info_file();
-    wait_for(
-        "the chain to write upgrade-info.json",
-        TIMEOUT,
-        || info.exists().then_some(()),
-        || home.describe(&wv),
-    );
-    let halted = Instant::now();
-    wait_for(
-        "the switch to upgrades/v2",
-        TIMEOUT,
-        || (home.current_target()? == std::path::Path::new("upgrades/v2")).then_some(()),
-        || home.describe(&wv),
-    );
-    let waited = halted.elapsed();
-    // The file was seen at most a poll after it appeared, so allow that much slack.
+    home.wait_for_blocks_by("v2", 4, &wv);
+    // File times, not the test's own polling: exact even on a loaded machine. The
+    // chain wrote upgrade-info.json at the halt; the switch created the new link.
+    let halted = std::fs::metadata(home.upgrade_info_file())
+        .and_then(|m| m.modified())
+        .expect("mtime of upgrade-info.json");
+    let switched = std::fs::symlink_metadata(home.cosmovisor().join("current"))
+        .and_then(|m| m.modified())
+        .expect("mtime of the current link");
+    let waited = switched.duration_since(halted).unwrap_or_default();
     assert!(
-        waited + Duration::from_millis(150) >= delay,
+        waited >= delay,
         "switched {waited:?} after the halt; DAEMON_RESTART_DELAY is {delay:?}\n{}",
         home.describe(&wv)
     );
-    home.wait_for_blocks_by("v2", 5, &wv);
 }
 
 #[test]
