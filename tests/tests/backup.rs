@@ -135,6 +135,24 @@ fn a_missing_backup_dir_does_not_matter_when_backups_are_skipped() {
 }
 
 #[test]
+fn a_half_written_backup_left_by_a_crash_is_removed_and_a_whole_one_made() {
+    let mut home = TestHome::with_v2_at(5);
+    let stale = home.home().join(format!(".{}.incomplete", todays_name()));
+    std::fs::create_dir_all(stale.join("partial")).expect("plant a stale staging dir");
+    std::fs::write(stale.join("partial/half.db"), b"half").expect("plant a file");
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("v2", 5, &wv);
+    assert!(!stale.exists(), "the stale staging directory is removed");
+    let names = home.backups_in(&home.home());
+    assert_named_for_today(&names);
+    assert!(
+        !home.home().join(&names[0]).join("partial").exists(),
+        "nothing of the half-written backup ends up in the new one"
+    );
+    assert!(backed_up_height(&home.home().join(&names[0])) >= 4);
+}
+
+#[test]
 fn the_backup_command_backs_up_data_now_and_prints_where() {
     let mut home = TestHome::new(Chain::default());
     std::fs::write(home.data_dir().join("blocks.db"), b"block data").expect("write data");
