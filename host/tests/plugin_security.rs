@@ -730,3 +730,60 @@ async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
     assert_eq!((seen.name.as_str(), seen.height), ("v6", 600));
     assert_eq!(tasks.dropped_lines(), 0);
 }
+
+#[tokio::test]
+async fn sigv4_credentials_are_signed_by_the_host_for_matching_hosts() {
+    let home = Home::new();
+    let (port, received) = serve_once("signed");
+    // SAFETY of the test: variables only this test uses.
+    unsafe {
+        std::env::set_var("WASMVISOR_TEST_AWS_KEY_ID", "AKIDTEST");
+        std::env::set_var("WASMVISOR_TEST_AWS_SECRET", "secret/key");
+    }
+    let config = format!(
+        "[plugins.resolver-hostile]\nhosts = [\"localhost\", \"127.0.0.1\"]\n\
+         [plugins.resolver-hostile.config]\nurl = \"http://localhost:{port}/bucket/key\"\n\
+         [[plugins.credentials]]\nhosts = [\"localhost\"]\n\
+         sigv4 = {{ region = \"eu-west-1\", access_key_id_env = \"WASMVISOR_TEST_AWS_KEY_ID\", secret_access_key_env = \"WASMVISOR_TEST_AWS_SECRET\" }}\n"
+    );
+    let host = home
+        .host(&config, &[fixture("fixture_resolver_hostile")])
+        .unwrap();
+    resolve_one(&host, "http-config-url").await.unwrap();
+    let request = received
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        request.contains("authorization: aws4-hmac-sha256 credential=akidtest/")
+            && request.contains("/eu-west-1/s3/aws4_request"),
+        "{request}"
+    );
+    assert!(
+        request.contains("x-amz-date: ") && request.contains("x-amz-content-sha256: "),
+        "{request}"
+    );
+    assert!(
+        !request.contains("secret/key"),
+        "the secret itself never travels"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_plugin_is_not_loaded_and_an_unknown_bundled_name_lists_the_known_ones() {
+    let home = Home::new();
+    let config = format!(
+        "[plugins.basic]\npath = \"{}\"\nenabled = false\n",
+        fixture("fixture_resolver_basic").display()
+    );
+    assert!(home.host(&config, &[]).unwrap().is_empty());
+    let err = home
+        .host("[plugins.x]\nbundled = \"no-such-plugin\"\n", &[])
+        .err()
+        .unwrap();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("no-such-plugin") && msg.contains("log-scanner"),
+        "{msg}"
+    );
+}
