@@ -75,8 +75,15 @@ impl PluginHost {
     /// a path to a `.wasm` file, or a bundled name). Nothing is compiled here; a pin
     /// mismatch, an unknown contract or a missing file is an error naming the plugin.
     pub fn load(config: &Config, specs: &[String]) -> Result<PluginHost> {
-        let plugins =
+        let mut plugins =
             PluginsConfig::from_table(&config.plugins).context("the [plugins] configuration")?;
+        // A relative `path` is relative to $DAEMON_HOME/cosmovisor (beside config.toml),
+        // never to whatever directory the supervisor happens to be started from.
+        for settings in plugins.plugins.values_mut() {
+            if let Some(path) = settings.path.as_mut().filter(|p| p.is_relative()) {
+                *path = config.home.join("cosmovisor").join(&*path);
+            }
+        }
         let opts = HostOptions {
             home: Some(config.home.clone()),
             daemon_name: config.name.clone(),

@@ -3,6 +3,7 @@
 //! ```toml
 //! [plugins.my-resolver]          # key = the plugin's manifest name
 //! path = "/etc/wasmvisor/my-resolver.wasm"   # or: bundled = "log-scanner"
+//!                                # (relative paths: from $DAEMON_HOME/cosmovisor)
 //! sha256 = "9f86d0…"             # pin: refuse to load anything else
 //! hosts = ["dl.example.com"]     # HTTP grant (narrows the manifest's http-hosts)
 //! files = ["data/upgrade-info.json"]
