@@ -14,7 +14,9 @@ fn an_invalid_configuration_lists_every_problem_at_once_and_exits_2() {
     home.set_env("DAEMON_POLL_INTERVAL", "0")
         .set_env("DAEMON_RESTART_AFTER_UPGRADE", "maybe")
         .set_env("DAEMON_SHUTDOWN_GRACE", "-3m")
-        .set_env("DAEMON_RESTART_DELAY", "600");
+        .set_env("DAEMON_RESTART_DELAY", "600")
+        .set_env("DAEMON_PREUPGRADE_MAX_RETRIES", "many")
+        .set_env("UNSAFE_SKIP_BACKUP", "yes");
     for args in [&["run", "start"][..], &["config"][..]] {
         let done = home.cli(args);
         assert_eq!(done.exit, Exit::Code(2), "{args:?}: {done:#?}");
@@ -23,6 +25,8 @@ fn an_invalid_configuration_lists_every_problem_at_once_and_exits_2() {
             "DAEMON_RESTART_AFTER_UPGRADE",
             "DAEMON_SHUTDOWN_GRACE",
             "DAEMON_RESTART_DELAY",
+            "DAEMON_PREUPGRADE_MAX_RETRIES",
+            "UNSAFE_SKIP_BACKUP",
         ] {
             assert!(
                 done.stderr.contains(var),
