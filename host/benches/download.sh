@@ -16,8 +16,10 @@
 #   curl+sync       curl -s -o FILE URL && sync FILE          (same durability as wv install)
 #   wv fetch        download + sha256 verified while streaming (install::download::fetch)
 #   wv install      the whole install(): fetch, detect, ELF check, fsync, rename
-# wasmvisor runs through the `download` bench target (the `install()` library call;
-# `wasmvisor add-upgrade <url>` calls the same function). Peak RSS comes from
+#   wv add-upgrade  `wasmvisor add-upgrade bench URL --checksum sha256:…`, the real
+#                   binary and command an operator runs (install() plus CLI start-up)
+# "wv fetch" and "wv install" run through the `download` bench target (library
+# calls, to separate the download from the install's fsync). Peak RSS comes from
 # `/usr/bin/time -v` ("Maximum resident set size"). `sync` runs before every
 # contestant so no one pays for another's dirty pages.
 set -euo pipefail
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
         --size-mib) size_mib=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --workdir) work=$2; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -53,15 +55,17 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 # ---- build -------------------------------------------------------------------
-log "building the download bench target in release mode ..."
-exe=$(cd "$repo" && cargo build --release -p wasmvisor --bench download --message-format=json 2>/dev/null | python3 -c '
+log "building wasmvisor and the download bench target in release mode ..."
+built=$(cd "$repo" && cargo build --release -p wasmvisor --bin wasmvisor --bench download --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "download" and m.get("executable"):
-        print(m["executable"])
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] in ("download", "wasmvisor") and m.get("executable"):
+        print(m["target"]["name"], m["executable"])
 ')
-[ -x "$exe" ] || { log "build failed; run: cargo build --release -p wasmvisor --bench download"; exit 1; }
+exe=$(awk '$1 == "download" {print $2}' <<<"$built")
+wv=$(awk '$1 == "wasmvisor" {print $2}' <<<"$built")
+[ -x "$exe" ] && [ -x "$wv" ] || { log "build failed; run: cargo build --release -p wasmvisor --bin wasmvisor --bench download"; exit 1; }
 
 # ---- artifact and server -----------------------------------------------------
 rm -rf "$work"
@@ -97,7 +101,7 @@ run() {
     if [ -z "${rss[$name]:-}" ] || [ "$kib" -gt "${rss[$name]}" ]; then rss[$name]=$kib; fi
 }
 
-order=(curl curl+sha256sum curl+sync "wv fetch" "wv install")
+order=(curl curl+sha256sum curl+sync "wv fetch" "wv install" "wv add-upgrade")
 for i in $(seq "$runs"); do
     log "run $i/$runs"
     # Alternate the order so no contestant always runs first (or last).
@@ -112,6 +116,8 @@ for i in $(seq "$runs"); do
             curl+sync) run curl+sync sh -c 'curl -s -f -o "$1/out/file" "$2" && sync "$1/out/file"' _ "$work" "$url" ;;
             "wv fetch") run "wv fetch" "$exe" "$work/out" "$url" "sha256:$sum" --fetch-only ;;
             "wv install") run "wv install" "$exe" "$work/out" "$url" "sha256:$sum" ;;
+            "wv add-upgrade") run "wv add-upgrade" env DAEMON_HOME="$work/out" DAEMON_NAME=appd \
+                COSMOVISOR_DISABLE_LOGS=true "$wv" add-upgrade bench "$url" --checksum "sha256:$sum" ;;
         esac
     done
 done
@@ -128,5 +134,5 @@ print(f"{name:<16} {secs:9.3f} {size / secs / 1e6:10.1f} {curl / secs:13.2f}x {k
 PY
 done
 echo
-python3 -c "print(f\"wv install vs curl+sync (same durability): {${best[curl+sync]} / ${best[wv install]}:.2f}x\")"
+python3 -c "print(f\"vs curl+sync (same durability): wv install {${best[curl+sync]} / ${best[wv install]}:.2f}x, wv add-upgrade {${best[curl+sync]} / ${best[wv add-upgrade]}:.2f}x\")"
 echo "target: 'wv fetch' (download + verify) >= 0.80x curl, peak RSS <= 40 MiB"

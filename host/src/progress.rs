@@ -245,7 +245,7 @@ impl Inner {
         }
         let _ = write!(s, ", {}", self.rate(rate));
         if last {
-            let _ = write!(s, ", done in {}", HumanDuration(self.start.elapsed()));
+            let _ = write!(s, ", done in {:.1} s", self.start.elapsed().as_secs_f64());
         } else if let Some(t) = total
             && rate > 0.0
             && t > done

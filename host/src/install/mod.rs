@@ -259,7 +259,7 @@ pub async fn install(
     .await
     .map_err(|e| InstallError::io("unpacking", std::io::Error::other(e)))??;
     tracing::info!(
-        "installed {} ({} archive)",
+        "installed {} (artifact kind: {})",
         installed.display(),
         kind.name()
     );
