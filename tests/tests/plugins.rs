@@ -1,0 +1,78 @@
+//! Plugins seen from the outside: the bundled log-scanner recognises the real
+//! node's halt line, and running with a log-subscribing plugin still passes the
+//! node's output through intact (the supervisor then reads the node's stdout).
+
+use wasmvisor_e2e::{Chain, Exit, TestHome};
+
+#[test]
+fn plugin_list_names_the_bundled_plugins() {
+    let mut home = TestHome::new(Chain::default());
+    let done = home.cli(&["plugin", "list"]);
+    done.assert_success();
+    assert!(done.stdout.contains("log-scanner"), "{done:#?}");
+}
+
+#[test]
+fn the_log_scanner_finds_the_upgrade_in_the_real_nodes_halt_output() {
+    let mut home = TestHome::new(Chain::upgrade_at("v2", 4));
+    // The node's own output at its halt, not a hand-written imitation.
+    let out = std::process::Command::new(wasmvisor_e2e::bins::fake_chaind())
+        .arg("start")
+        .arg("--home")
+        .arg(home.home())
+        .env_clear()
+        .env("FAKECHAIND_EXIT_ON_HALT", "true")
+        .output()
+        .expect("run fake-chaind to its halt");
+    let log = home.scratch().join("node.log");
+    let mut text = out.stdout;
+    text.extend_from_slice(&out.stderr);
+    std::fs::write(&log, &text).expect("write the log");
+    let done = home.cli(&[
+        "plugin",
+        "detect",
+        "log-scanner",
+        "--log",
+        log.to_str().expect("utf-8"),
+    ]);
+    done.assert_success();
+    assert!(
+        done.stdout.contains("v2") && done.stdout.contains('4'),
+        "the plan v2 at height 4 is reported: {done:#?}"
+    );
+}
+
+#[test]
+fn running_with_the_log_scanner_upgrades_and_passes_the_nodes_output_through() {
+    let mut home = TestHome::with_v2_at(5);
+    let home_dir = home.home().display().to_string();
+    let cmd = home.command([
+        "run",
+        "--plugin",
+        "log-scanner",
+        "start",
+        "--home",
+        &home_dir,
+    ]);
+    let wv = home.spawn(cmd);
+    home.wait_for_blocks_by("v2", 6, &wv);
+    home.assert_current("upgrades/v2");
+    let out = wv.stdout();
+    for height in 1..=6 {
+        let v = if height <= 5 { "v1" } else { "v2" };
+        let line = format!("INF committed state height={height} module=state version={v}");
+        assert!(
+            out.lines().any(|l| l == line),
+            "the node's line {line:?} must pass through unchanged\n{}",
+            wv.output()
+        );
+    }
+}
+
+#[test]
+fn run_version_with_a_log_plugin_still_prints_exactly_the_apps_output() {
+    let mut home = TestHome::new(Chain::default());
+    let done = home.cli(&["run", "--plugin", "log-scanner", "version"]);
+    assert_eq!(done.exit, Exit::Code(0), "{done:#?}");
+    assert_eq!(done.stdout, "v1\n", "{done:#?}");
+}
