@@ -14,77 +14,17 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::bins;
+use crate::chain::Chain;
 use crate::process::{Exit, Running};
 use crate::wait::{TIMEOUT, wait_for};
 
 /// The daemon's file name inside every `bin/` (DAEMON_NAME).
 pub const DAEMON_NAME: &str = "fake-chaind";
-
-/// Block time of the fake chain in most scenarios: fast, yet slow enough that
-/// "the height keeps growing" is observable on a loaded machine.
-pub const BLOCK_TIME_MS: u64 = 40;
-
-/// The fake chain's `config/fakechain.json`.
-#[derive(Debug, Clone)]
-pub struct Chain {
-    pub block_time_ms: u64,
-    /// `(name, height, info)` of each scheduled upgrade.
-    pub upgrades: Vec<(String, u64, String)>,
-    /// Exit codes of successive `pre-upgrade` calls (0 once exhausted).
-    pub pre_upgrade_exit: Vec<i32>,
-    /// Exit with code 1 at an upgrade halt instead of waiting to be stopped.
-    pub exit_on_halt: bool,
-}
-
-impl Default for Chain {
-    fn default() -> Self {
-        Chain {
-            block_time_ms: BLOCK_TIME_MS,
-            upgrades: Vec::new(),
-            pre_upgrade_exit: Vec::new(),
-            exit_on_halt: false,
-        }
-    }
-}
-
-impl Chain {
-    /// A chain that halts for `name` at `height`.
-    pub fn upgrade_at(name: &str, height: u64) -> Chain {
-        Chain::default().with_upgrade(name, height)
-    }
-
-    pub fn with_upgrade(mut self, name: &str, height: u64) -> Chain {
-        self.upgrades.push((name.to_owned(), height, String::new()));
-        self
-    }
-
-    /// Adds a plan whose `info` field (download information) is `info`.
-    pub fn with_upgrade_info(mut self, name: &str, height: u64, info: &str) -> Chain {
-        self.upgrades
-            .push((name.to_owned(), height, info.to_owned()));
-        self
-    }
-
-    fn to_json(&self) -> Value {
-        let upgrades: Vec<Value> = self
-            .upgrades
-            .iter()
-            .map(|(name, height, info)| json!({"name": name, "height": height, "info": info}))
-            .collect();
-        json!({
-            "block_time_ms": self.block_time_ms,
-            "upgrades": upgrades,
-            "pre_upgrade_exit": self.pre_upgrade_exit,
-            "exit_on_halt": self.exit_on_halt,
-        })
-    }
-}
 
 /// A finished CLI command.
 #[derive(Debug)]
@@ -458,49 +398,3 @@ impl Drop for TestHome {
         }
     }
 }
-
-/// The height version `version` of the node started from, per its start line in
-/// `stdout` (the first such line).
-pub fn start_height(stdout: &str, version: &str) -> Option<u64> {
-    let marker = format!("starting node version={version} ");
-    stdout
-        .lines()
-        .find(|l| l.contains(&marker))?
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("height="))?
-        .parse()
-        .ok()
-}
-
-/// The highest block height `version` reported committing in `stdout`.
-pub fn last_committed(stdout: &str, version: &str) -> Option<u64> {
-    let suffix = format!(" module=state version={version}");
-    stdout
-        .lines()
-        .filter_map(|l| {
-            l.strip_suffix(&suffix)?
-                .split("height=")
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .max()
-}
-
-/// Asserts the chain continued across the switch from `old` to `new`: `new`
-/// started from exactly the last height `old` committed (no reset, no gap) and
-/// `old` committed nothing after that.
-pub fn assert_continued(stdout: &str, old: &str, new: &str) -> u64 {
-    let started = start_height(stdout, new)
-        .unwrap_or_else(|| panic!("no start line of version {new} in:\n{stdout}"));
-    let last_old =
-        last_committed(stdout, old).unwrap_or_else(|| panic!("version {old} committed no block"));
-    assert_eq!(
-        started, last_old,
-        "version {new} must start from the last height {old} committed"
-    );
-    started
-}
-
-/// A shorter deadline for things that must *not* happen (checked by waiting).
-pub const SETTLE: Duration = Duration::from_millis(600);

@@ -2,6 +2,7 @@
 //! real `fake-chaind`, in throw-away homes.
 //!
 //! - [`bins`] finds the binaries beside the test executable;
+//! - [`chain`] writes the fake chain's schedule; [`chain_log`] reads its lines;
 //! - [`home`] builds a node home (genesis, upgrade versions, chain schedule) and
 //!   the clean environment wasmvisor runs with;
 //! - [`process`] runs wasmvisor with captured output and kills its whole process
@@ -18,12 +19,16 @@
 
 pub mod archive;
 pub mod bins;
+pub mod chain;
+pub mod chain_log;
 pub mod home;
 pub mod http;
 pub mod process;
 pub mod procfs;
 pub mod wait;
 
-pub use home::{Chain, Finished, SETTLE, TestHome, assert_continued, last_committed, start_height};
+pub use chain::Chain;
+pub use chain_log::{assert_continued, last_committed, start_height};
+pub use home::{Finished, TestHome};
 pub use process::{Exit, Running};
-pub use wait::{TIMEOUT, wait_for, wait_until};
+pub use wait::{SETTLE, TIMEOUT, wait_for, wait_until};

@@ -45,3 +45,7 @@ pub fn wait_until(
 ) {
     wait_for(what, timeout, || condition().then_some(()), context);
 }
+
+/// How long a test watches for something that must *not* happen (an early
+/// switch, an error line) before it moves on.
+pub const SETTLE: Duration = Duration::from_millis(600);
