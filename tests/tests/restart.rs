@@ -3,6 +3,7 @@
 //! and a home left by cosmovisor (absolute `current`) or broken by hand is
 //! handled or reported clearly.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -104,4 +105,53 @@ fn a_current_that_is_a_directory_is_reported_not_replaced() {
     assert!(matches!(done.exit, Exit::Code(c) if c != 0), "{done:#?}");
     assert!(done.stderr.contains("not a symlink"), "{done:#?}");
     assert!(current.is_dir(), "the operator's directory is left alone");
+}
+
+#[test]
+fn a_stop_requested_during_the_upgrade_lets_it_finish_then_exits_without_restarting() {
+    let mut home = TestHome::with_v2_at(5);
+    let script = home.cosmovisor().join("slow.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 2\n").expect("write the script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    home.set_env("COSMOVISOR_CUSTOM_PREUPGRADE", "slow.sh");
+    let mut wv = home.start(&[]);
+    wait_until(
+        "the custom pre-upgrade script to run",
+        TIMEOUT,
+        || wv.stderr().contains("slow.sh"),
+        || home.describe(&wv),
+    );
+    wv.signal(Signal::SIGTERM);
+    let exit = wv.wait_exit(TIMEOUT);
+    assert_eq!(exit, Exit::Code(0), "{}", home.describe(&wv));
+    home.assert_current("upgrades/v2");
+    assert!(!home.journal_file().exists(), "the upgrade is complete");
+    assert!(
+        !wv.stdout().contains("starting node version=v2"),
+        "a stop request means no restart\n{}",
+        wv.output()
+    );
+}
+
+#[test]
+fn an_abandoned_upgrade_is_forgotten_once_the_plan_file_is_gone() {
+    // The binary is missing; the operator decides not to upgrade after all.
+    let mut home = TestHome::new(Chain::upgrade_at("v2", 5));
+    let mut failed = home.start(&[]);
+    assert!(matches!(failed.wait_exit(TIMEOUT), Exit::Code(c) if c != 0));
+    assert!(
+        home.journal_file().exists(),
+        "the failed upgrade is journaled"
+    );
+    std::fs::remove_file(home.upgrade_info_file()).expect("remove the plan");
+    home.write_chain(&Chain::default());
+
+    let wv = home.start(&[]);
+    home.wait_for_height(8, &wv);
+    home.assert_current("genesis");
+    assert_eq!(home.node_version(), "v1");
+    assert!(
+        !home.journal_file().exists(),
+        "the stale journal is discarded"
+    );
 }
