@@ -66,22 +66,36 @@ impl Cloner {
         progress: &Progress,
     ) -> Result<Outcome> {
         let mut from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        let mode = meta.mode() & 0o7777;
+        // Created with its final permission bits (the staging directory is
+        // owner-only, so nobody else sees them early): on XFS or btrfs each chown or
+        // chmod is a journal transaction, and skipping the ones not needed is a
+        // good part of a reflink backup's time.
         let to = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode & 0o777)
             .open(dst)
             .with_context(|| format!("creating {}", dst.display()))?;
         let outcome = self
             .copy_contents(&mut from, &to, meta.len(), progress)
             .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-        self.set_owner(
-            || std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid())),
-            dst,
-        )?;
+        let made = to
+            .metadata()
+            .with_context(|| format!("reading {}", dst.display()))?;
+        let chowned = self.as_root && (made.uid(), made.gid()) != (meta.uid(), meta.gid());
+        if chowned {
+            std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid()))
+                .with_context(|| format!("setting the owner of {}", dst.display()))?;
+        }
         copy_xattrs(&from, &to, dst)?;
-        to.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-            .with_context(|| format!("setting the mode of {}", dst.display()))?;
+        // Needed when the umask cleared bits, or for set-uid/set-gid/sticky bits
+        // (never given at creation, so always set here, after the chown that would
+        // clear them).
+        if made.mode() & 0o7777 != mode {
+            to.set_permissions(Permissions::from_mode(mode))
+                .with_context(|| format!("setting the mode of {}", dst.display()))?;
+        }
         to.set_times(file_times(meta))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
         Ok(outcome)
