@@ -3,7 +3,8 @@
 //! Spawned with inherited stdio — the node writes straight to the operator's terminal
 //! or journal, no copying through the supervisor. It asks the kernel for SIGTERM when
 //! the supervisor dies (`PR_SET_PDEATHSIG`), so a killed supervisor never leaves a
-//! node running unsupervised beside the next one.
+//! node running unsupervised beside the next one. Only when a detector plugin reads
+//! the node's output do its stdout and stderr go through pipes (see `log_tap`).
 
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -15,6 +16,8 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::log_tap::{LineSink, Pipe, own_stream, spawn_copier};
+
 /// A running node.
 pub struct NodeProcess {
     child: tokio::process::Child,
@@ -24,12 +27,32 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `bin` with `args`, stdio inherited.
     pub fn spawn(bin: &Path, args: &[OsString]) -> Result<Self> {
+        Self::spawn_with_output(bin, args, None)
+    }
+
+    /// Starts `bin` with `args`; with a tap, its stdout and stderr are copied to the
+    /// supervisor's own (byte for byte) and each line is offered to the sink.
+    pub fn spawn_with_output(
+        bin: &Path,
+        args: &[OsString],
+        tap: Option<(LineSink, usize)>,
+    ) -> Result<Self> {
         let parent = std::process::id();
         let mut cmd = std::process::Command::new(bin);
-        cmd.args(args)
-            .stdin(Stdio::inherit())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit());
+        cmd.args(args).stdin(Stdio::inherit());
+        let mut copiers = Vec::new();
+        match tap {
+            None => {
+                cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            }
+            Some((sink, max_line)) => {
+                let (out, err) = (Pipe::new()?, Pipe::new()?);
+                cmd.stdout(Stdio::from(out.write))
+                    .stderr(Stdio::from(err.write));
+                copiers.push((out.read, own_stream(1)?, sink.clone(), max_line));
+                copiers.push((err.read, own_stream(2)?, sink, max_line));
+            }
+        }
         // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -43,9 +66,14 @@ impl NodeProcess {
                 Ok(())
             });
         }
+        // The command (holding the pipes' write ends) is dropped right after the spawn,
+        // so the copiers see end-of-file when the node exits.
         let child = tokio::process::Command::from(cmd)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
+        for (from, to, sink, max_line) in copiers {
+            spawn_copier(from, to, sink, max_line)?;
+        }
         let pid = child
             .id()
             .map(|p| Pid::from_raw(p as i32))
@@ -113,6 +141,32 @@ mod tests {
         let status = p.stop(Some(Duration::from_millis(200))).await.unwrap();
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         assert!(t.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_tapped_node_offers_its_lines() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink: LineSink = {
+            let seen = seen.clone();
+            std::sync::Arc::new(move |l: &[u8]| {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(l).into_owned())
+            })
+        };
+        let args: Vec<OsString> = ["-c", "echo out; echo err >&2"].map(Into::into).to_vec();
+        let mut p = NodeProcess::spawn_with_output(Path::new("/bin/sh"), &args, Some((sink, 1024)))
+            .unwrap();
+        assert!(p.wait().await.unwrap().success());
+        for _ in 0..100 {
+            if seen.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut lines = seen.lock().unwrap().clone();
+        lines.sort();
+        assert_eq!(lines, vec!["err".to_string(), "out".to_string()]);
     }
 
     #[test]
