@@ -196,6 +196,18 @@ or as JSON with -o json. Exits with 2 and lists every problem when the configura
         output: Output,
     },
 
+    /// Inspect, export and try plugins (list, inspect, export, resolve, detect, hook)
+    #[command(
+        long_about = "Inspect, export and try plugins: `list` the bundled and configured ones, `inspect` one \
+(kind, WIT version, sha256, declared and effective capabilities), `export` a bundled one to a file, and run \
+one offline as the supervisor would (`resolve`, `detect`, `hook`) — same sandbox, same grants.",
+        after_help = "Examples:\n  wasmvisor plugin list\n  wasmvisor plugin inspect ./my-resolver.wasm\n  wasmvisor plugin resolve ./my-resolver.wasm --plan plan.json"
+    )]
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin::cli::PluginCommand,
+    },
+
     /// Print wasmvisor's version, then the app's
     #[command(
         long_about = "Print wasmvisor's version, then run `<current binary> version` and pass its output through. Works \
@@ -274,6 +286,7 @@ pub fn dispatch(args: &[OsString]) -> Result<ExitCode> {
             output,
             cosmovisor_only,
         } => commands::version::run(config_file, output, cosmovisor_only, &mut stdout),
+        Command::Plugin { command } => crate::plugin::cli::plugin_command(command, config_file),
     }
 }
 
