@@ -4,7 +4,8 @@
 //!
 //! [`PluginHost`] is what the supervisor uses: load once from the configuration and
 //! the `--plugin` flags (cheap: nothing is compiled until a plugin is first needed),
-//! then `resolve`, `detectors`, `run_hooks_pre`/`run_hooks_post`. Failure policy
+//! then `extensions()` for the upgrade state machine (resolvers + installer, hooks)
+//! and `detectors()` run by [`DetectorTasks`]. Failure policy
 //! (DESIGN.md): a detector that fails yields no upgrade (logged and counted); a
 //! resolver that fails passes to the next; a hook that fails aborts the upgrade
 //! before the switch. One module per concern:
@@ -12,7 +13,8 @@
 //! `contract` (WIT version from the component), `manifest`, `settings` (operator
 //! config), `grants` (capability intersection), `egress` (HTTP allowlist),
 //! `credentials` (bearer, SigV4), `limits`, `state` (per-plugin key-value),
-//! `host_api` (the imports), `bindings`, `loaded` (one plugin), `cli`.
+//! `host_api` (the imports), `bindings`, `loaded` (one plugin), `detection`
+//! (detectors in the background), `bundled`, `cli`.
 
 pub mod bindings;
 pub mod bundled;
