@@ -787,3 +787,21 @@ async fn a_disabled_plugin_is_not_loaded_and_an_unknown_bundled_name_lists_the_k
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_detector_returning_an_invalid_plan_is_a_counted_failure() {
+    let home = Home::new();
+    let host = home
+        .host(
+            "[plugins.detector-basic.config]\nplan = \"v9:0\"\n",
+            &[fixture("fixture_detector_basic")],
+        )
+        .unwrap();
+    let detectors = host.detectors().await;
+    assert_eq!(
+        detectors[0].poll(None).await,
+        None,
+        "height 0 is not a plan"
+    );
+    assert_eq!(detectors[0].failures(), 1);
+}
