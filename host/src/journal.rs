@@ -45,6 +45,11 @@ pub struct Entry {
     pub step: Step,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PathBuf>,
+    /// The detector plugin that asked for this upgrade; `None` = `data/upgrade-info.json`.
+    /// A plan from a file is abandoned when the file no longer asks for it; a plan
+    /// from a detector has no file, so its journal alone carries it across a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
 }
 
 /// The journal file of one node home.
@@ -111,6 +116,7 @@ mod tests {
             },
             step: Step::BackedUp,
             backup: Some("/b".into()),
+            detector: None,
         };
         j.save(&e).unwrap();
         assert_eq!(j.load().unwrap(), Some(e));

@@ -5,22 +5,27 @@
 //! Before any binary is started, an upgrade that is already pending is carried out
 //! (cosmovisor starts the old binary first, #25861), an interrupted one is resumed
 //! from the journal, and a node that dies at its upgrade height is upgraded rather
-//! than reported as a crash (#22731).
+//! than reported as a crash (#22731). Plans from detector plugins take the same road
+//! as `upgrade-info.json`: the same request rules, the same height gate.
 
 use std::ffi::OsString;
 use std::process::{ExitCode, ExitStatus};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures_util::FutureExt;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use crate::child::{NodeProcess, exit_code_of};
 use crate::config::Config;
 use crate::detect::{self, Gate};
 use crate::journal::Journal;
 use crate::layout::Layout;
+use crate::log_tap::{DEFAULT_MAX_LINE, LineSink};
+use crate::plugin::{DetectorTasks, PluginHost, PluginKind};
 use crate::upgrade::{Extensions, Upgrade};
 use crate::upgrade_info::{self, Plan};
 use crate::watch::FileWatcher;
@@ -35,21 +40,27 @@ pub struct RunOptions {
 /// Runs the node under supervision until it exits for good. Synchronous: it builds its
 /// own runtime. The returned code is the one the process should exit with.
 pub fn run(config: Config, opts: RunOptions, app_args: Vec<OsString>) -> Result<ExitCode> {
-    run_with(config, opts, app_args, Extensions::default())
-}
-
-/// [`run`] with plugin extensions (resolvers, hooks).
-pub fn run_with(
-    config: Config,
-    _opts: RunOptions,
-    app_args: Vec<OsString>,
-    ext: Extensions,
-) -> Result<ExitCode> {
+    let plugins = load_plugins(&config, &opts.plugins)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async move { Supervisor::new(config, app_args, ext)?.run().await })
+    rt.block_on(async move { Supervisor::new(config, app_args, plugins)?.run().await })
+}
+
+/// The plugins this run needs: none (and no wasm engine at all) unless some are
+/// configured, named with `--plugin`, or downloads are allowed (the default resolver).
+fn load_plugins(config: &Config, specs: &[String]) -> Result<Option<Arc<PluginHost>>> {
+    if config.plugins.is_empty() && specs.is_empty() && !config.allow_download_binaries {
+        return Ok(None);
+    }
+    let host = PluginHost::load(config, specs).context(
+        "loading plugins; fix or disable the plugin named above (`wasmvisor plugin inspect <name>` shows what it asks for)",
+    )?;
+    for p in host.plugins() {
+        tracing::info!(plugin = %p.label(), kind = ?p.kind(), "plugin enabled");
+    }
+    Ok((!host.is_empty()).then(|| Arc::new(host)))
 }
 
 /// What the pending-upgrade check found.
@@ -69,8 +80,9 @@ enum Ended {
     Exited(ExitStatus),
     /// The node exited after we forwarded a termination signal.
     Terminated(ExitStatus),
-    /// The node was stopped for this upgrade.
-    Upgrade(Plan),
+    /// The node was stopped for this upgrade (asked for by the named detector, or by
+    /// `upgrade-info.json` when `None`).
+    Upgrade(Plan, Option<String>),
     /// The node was stopped for a skipped upgrade.
     Skip(Plan),
 }
@@ -110,6 +122,7 @@ struct Supervisor {
     app_args: Vec<OsString>,
     skip_heights: Vec<u64>,
     ext: Extensions,
+    plugins: Option<Arc<PluginHost>>,
     signals: Signals,
     /// Height of the last plan accepted (or skipped) by this process.
     last_accepted: Option<u64>,
@@ -118,9 +131,18 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(config: Config, app_args: Vec<OsString>, ext: Extensions) -> Result<Self> {
+    fn new(
+        config: Config,
+        app_args: Vec<OsString>,
+        plugins: Option<Arc<PluginHost>>,
+    ) -> Result<Self> {
         let layout = config.layout();
+        let ext = plugins
+            .as_ref()
+            .map(|h| h.extensions(&config))
+            .unwrap_or_default();
         Ok(Supervisor {
+            plugins,
             skip_heights: crate::app_args::unsafe_skip_heights(&app_args),
             config,
             layout,
@@ -144,7 +166,7 @@ impl Supervisor {
             match self.pending().await {
                 Pending::Ready(plan) => {
                     tracing::info!(name = %plan.name, height = plan.height, "an upgrade is pending; carrying it out before starting the node");
-                    if let Some(code) = self.upgrade(plan).await? {
+                    if let Some(code) = self.upgrade(plan, None).await? {
                         return Ok(code);
                     }
                     continue;
@@ -154,8 +176,18 @@ impl Supervisor {
             }
             let bin = self.layout.current_bin()?;
             tracing::info!(binary = %bin.display(), args = ?self.app_args, "starting the node");
-            let mut node = NodeProcess::spawn(&bin, &self.app_args)?;
-            match self.supervise(&mut node, &mut watcher).await? {
+            let detectors = self.start_detectors().await;
+            let tap = detectors
+                .as_ref()
+                .filter(|(tasks, _)| tasks.wants_log_lines())
+                .map(|(tasks, _)| (line_sink(tasks.clone()), DEFAULT_MAX_LINE));
+            let mut node = NodeProcess::spawn_with_output(&bin, &self.app_args, tap)?;
+            // The tasks live until this run of the node ends (dropping them stops them).
+            let (_tasks, mut plans) = detectors.unzip();
+            match self
+                .supervise(&mut node, &mut watcher, plans.as_mut())
+                .await?
+            {
                 Ended::Terminated(status) => {
                     tracing::info!(%status, "the node stopped; exiting");
                     return Ok(exit_code_of(status));
@@ -170,8 +202,8 @@ impl Supervisor {
                     }
                     return Ok(exit_code_of(status));
                 }
-                Ended::Upgrade(plan) => {
-                    if let Some(code) = self.upgrade(plan).await? {
+                Ended::Upgrade(plan, detector) => {
+                    if let Some(code) = self.upgrade(plan, detector).await? {
                         return Ok(code);
                     }
                 }
@@ -215,8 +247,9 @@ impl Supervisor {
             detect::clear_staged(&self.layout)?;
             return journal.clear();
         }
-        let still_wanted = matches!(upgrade_info::read(&self.layout.upgrade_info_file()),
-            Ok(Some(p)) if p.same_name(&entry.plan) && p.height == entry.plan.height);
+        let still_wanted = entry.detector.is_some()
+            || matches!(upgrade_info::read(&self.layout.upgrade_info_file()),
+                Ok(Some(p)) if p.same_name(&entry.plan) && p.height == entry.plan.height);
         if !still_wanted {
             tracing::warn!(name = %entry.plan.name, "discarding the journal of an upgrade that upgrade-info.json no longer asks for");
             return journal.clear();
@@ -224,16 +257,23 @@ impl Supervisor {
         tracing::info!(name = %entry.plan.name, step = ?entry.step, "resuming an interrupted upgrade");
         let plan = entry.plan.clone();
         self.last_accepted = Some(plan.height);
-        Upgrade::new(&self.config, &self.ext, plan, Some(entry))
+        let detector = entry.detector.clone();
+        Upgrade::new(&self.config, &self.ext, plan, detector, Some(entry))
             .run()
             .await
     }
 
     /// Reads `data/upgrade-info.json` and decides whether it asks for an upgrade now.
     async fn pending(&mut self) -> Pending {
-        let Some(plan) = self.read_plan().await else {
-            return Pending::None;
-        };
+        match self.read_plan().await {
+            Some(plan) => self.judge(plan, true).await,
+            None => Pending::None,
+        }
+    }
+
+    /// Whether `plan` asks for an upgrade now: the request rules, the skip list and the
+    /// height gate. Only a plan from the file can have been staged by the operator.
+    async fn judge(&mut self, plan: Plan, from_file: bool) -> Pending {
         let current = detect::current_plan_for(&self.layout, &plan);
         if !detect::is_request(&plan, current.as_ref(), self.last_accepted) {
             return Pending::None;
@@ -241,7 +281,7 @@ impl Supervisor {
         if self.skip_heights.contains(&plan.height) {
             return Pending::Skip(plan);
         }
-        let staged = detect::is_staged(&self.layout, &plan);
+        let staged = from_file && detect::is_staged(&self.layout, &plan);
         let height = match self.layout.current_bin() {
             Ok(bin) => crate::node_height::query(&bin, &self.config.home).await,
             Err(e) => Err(e),
@@ -298,17 +338,35 @@ impl Supervisor {
         self.last_accepted = Some(plan.height);
     }
 
+    /// Starts the detector plugins for one run of the node (they are told which
+    /// upgrade is current, so they restart after every upgrade).
+    async fn start_detectors(&self) -> Option<(Arc<DetectorTasks>, mpsc::Receiver<Plan>)> {
+        let host = self
+            .plugins
+            .as_ref()
+            .filter(|h| h.has(PluginKind::Detector))?;
+        let detectors = host.detectors().await;
+        if detectors.is_empty() {
+            return None;
+        }
+        let current = detect::current_plan(&self.layout).map(|p| p.name);
+        let (tasks, plans) = DetectorTasks::start(detectors, current);
+        Some((Arc::new(tasks), plans))
+    }
+
     /// Watches the running node until it exits or must be stopped for an upgrade.
     async fn supervise(
         &mut self,
         node: &mut NodeProcess,
         watcher: &mut FileWatcher,
+        mut plans: Option<&mut mpsc::Receiver<Plan>>,
     ) -> Result<Ended> {
-        let mut waiting: Option<Plan> = None;
+        // A requested plan waiting for its height, and the detector that sent it.
+        let mut waiting: Option<(Plan, Option<String>)> = None;
         let mut gate_poll = tokio::time::interval(self.config.poll_interval);
         let mut terminating = false;
         loop {
-            let check = tokio::select! {
+            let verdict = tokio::select! {
                 status = node.wait() => {
                     let status = status?;
                     return Ok(if terminating { Ended::Terminated(status) } else { Ended::Exited(status) });
@@ -317,28 +375,37 @@ impl Supervisor {
                     tracing::info!(signal = %sig, pid = node.pid(), "forwarding the signal to the node");
                     node.signal(sig);
                     terminating = true;
-                    false
+                    continue;
                 }
-                _ = watcher.changed(), if !terminating => true,
-                _ = gate_poll.tick(), if waiting.is_some() && !terminating => true,
+                _ = watcher.changed(), if !terminating => (self.pending().await, None),
+                Some(plan) = next_plan(&mut plans), if !terminating => {
+                    (self.judge(plan, false).await, Some(DETECTOR.to_string()))
+                }
+                _ = gate_poll.tick(), if waiting.is_some() && !terminating => {
+                    match waiting.clone() {
+                        Some((plan, Some(detector))) => (self.judge(plan, false).await, Some(detector)),
+                        _ => (self.pending().await, None),
+                    }
+                }
             };
-            if !check {
-                continue;
-            }
-            match self.pending().await {
-                Pending::None => waiting = None,
-                Pending::Wait(plan) => {
-                    if waiting.as_ref() != Some(&plan) {
+            match verdict {
+                (Pending::None, source) => {
+                    if waiting.as_ref().is_some_and(|(_, s)| *s == source) {
+                        waiting = None;
+                    }
+                }
+                (Pending::Wait(plan), source) => {
+                    if waiting.as_ref().map(|(p, _)| p) != Some(&plan) {
                         tracing::info!(name = %plan.name, height = plan.height, "upgrade planned; waiting for the node to reach its height");
                     }
-                    waiting = Some(plan);
+                    waiting = Some((plan, source));
                 }
-                Pending::Ready(plan) => {
-                    tracing::info!(name = %plan.name, height = plan.height, "upgrade detected; stopping the node");
+                (Pending::Ready(plan), source) => {
+                    tracing::info!(name = %plan.name, height = plan.height, from = source.as_deref().unwrap_or("upgrade-info.json"), "upgrade detected; stopping the node");
                     self.stop(node).await?;
-                    return Ok(Ended::Upgrade(plan));
+                    return Ok(Ended::Upgrade(plan, source));
                 }
-                Pending::Skip(plan) => {
+                (Pending::Skip(plan), _) => {
                     self.stop(node).await?;
                     return Ok(Ended::Skip(plan));
                 }
@@ -354,7 +421,7 @@ impl Supervisor {
 
     /// Carries out `plan` with the node stopped. Returns the exit code when the
     /// supervisor should exit instead of restarting the node.
-    async fn upgrade(&mut self, plan: Plan) -> Result<Option<ExitCode>> {
+    async fn upgrade(&mut self, plan: Plan, detector: Option<String>) -> Result<Option<ExitCode>> {
         self.last_accepted = Some(plan.height);
         if let Some(delay) = self.config.restart_delay {
             tracing::info!(delay = ?delay, "waiting DAEMON_RESTART_DELAY before upgrading");
@@ -368,7 +435,7 @@ impl Supervisor {
         }
         let name = plan.name.clone();
         let resumed = Journal::new(&self.layout).load()?;
-        Upgrade::new(&self.config, &self.ext, plan.clone(), resumed)
+        Upgrade::new(&self.config, &self.ext, plan.clone(), detector, resumed)
             .run()
             .await
             .with_context(|| format!("upgrade {name:?} failed"))?;
@@ -385,4 +452,20 @@ impl Supervisor {
         }
         Ok(None)
     }
+}
+
+/// How a plan from a detector plugin is named in logs and the journal.
+const DETECTOR: &str = "detector plugin";
+
+/// The next plan from the detectors; never ready when there are none.
+async fn next_plan(plans: &mut Option<&mut mpsc::Receiver<Plan>>) -> Option<Plan> {
+    match plans {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands the node's output lines to the detectors that read them.
+fn line_sink(tasks: Arc<DetectorTasks>) -> LineSink {
+    Arc::new(move |line: &[u8]| tasks.offer_line(&String::from_utf8_lossy(line)))
 }

@@ -59,6 +59,7 @@ impl<'a> Upgrade<'a> {
         config: &'a Config,
         ext: &'a Extensions,
         plan: Plan,
+        detector: Option<String>,
         resumed: Option<Entry>,
     ) -> Self {
         let layout = config.layout();
@@ -72,6 +73,7 @@ impl<'a> Upgrade<'a> {
                 plan,
                 step: Step::Stopped,
                 backup: None,
+                detector,
             },
         };
         Upgrade {

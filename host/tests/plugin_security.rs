@@ -567,7 +567,7 @@ async fn a_failing_hook_aborts_the_upgrade_and_the_old_binary_stays_current() {
         binary_source: None,
         hooks: Some(Box::new(PluginHooks::new(Arc::new(host), &config))),
     };
-    let err = Upgrade::new(&config, &ext, plan("v2"), None)
+    let err = Upgrade::new(&config, &ext, plan("v2"), None, None)
         .run()
         .await
         .unwrap_err();
