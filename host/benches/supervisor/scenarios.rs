@@ -256,6 +256,15 @@ pub fn idle(bench: &Bench, window: Duration, cases: &[IdleCase]) -> Result<Vec<I
                 home.supervisor_log_tail()
             );
         }
+        // Idle means idle: one node start and nothing else (no `status`, no upgrade).
+        let events = crate::probe::read_events(&home.events_log());
+        if events.len() != 1 {
+            bail!(
+                "wasmvisor ({}) was not idle: the probe saw {events:?}; output:\n{}",
+                case.label,
+                home.supervisor_log_tail()
+            );
+        }
         runner::terminate(&mut wv.0, STOP_GRACE)?;
         home.remove();
         let wall_s = (after.at_ns - before.at_ns) as f64 / 1e9;
