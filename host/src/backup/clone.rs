@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
@@ -42,6 +42,8 @@ pub struct Cloner {
     try_reflink: AtomicBool,
     /// Whether to give copies the source's owner (only root may).
     as_root: bool,
+    /// Bytes of regular files written so far (cloned or copied).
+    done: AtomicU64,
 }
 
 impl Cloner {
@@ -49,7 +51,13 @@ impl Cloner {
         Cloner {
             try_reflink: AtomicBool::new(true),
             as_root: is_root(),
+            done: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes of regular files written so far.
+    pub fn bytes_done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
     }
 
     /// Whether reflinks are still being attempted.
@@ -114,6 +122,7 @@ impl Cloner {
         if self.reflinking() {
             match ficlone(from, to) {
                 Ok(()) => {
+                    self.done.fetch_add(len, Ordering::Relaxed);
                     progress.inc(len);
                     return Ok(Outcome::Reflinked);
                 }
@@ -133,6 +142,7 @@ impl Cloner {
                 break;
             }
             done += n;
+            self.done.fetch_add(n, Ordering::Relaxed);
             progress.inc(n);
         }
         Ok(Outcome::Copied)

@@ -24,6 +24,7 @@
 
 mod clone;
 mod naming;
+mod queue;
 mod walk;
 
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -31,7 +32,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -43,7 +44,7 @@ pub use naming::{base_name, is_staging_name};
 
 use crate::progress::{Progress, Unit};
 use clone::{Cloner, Outcome};
-use walk::Plan;
+use queue::Queue;
 
 /// Name of the lock file in the backup root.
 const LOCK_FILE: &str = ".data-backup.lock";
@@ -123,16 +124,7 @@ pub fn backup(
     let (data, root) = resolve_dirs(data_dir, backup_root)?;
     let _lock = lock_root(&root)?;
     remove_stale_staging(&root)?;
-    let plan = walk::walk(&data)
-        .with_context(|| format!("reading the data directory {}", data.display()))?;
-    for s in &plan.skipped {
-        tracing::warn!(
-            "not backed up: {} is a {}, which cannot be copied",
-            data.join(&s.rel).display(),
-            s.kind
-        );
-    }
-    let mut report = write_backup(&data, &root, &plan, today, progress)?;
+    let mut report = write_backup(&data, &root, today, progress)?;
     report.elapsed = started.elapsed();
     tracing::info!(
         "backup of {} done: {} ({} files, {}, by {}) in {:.1?}",
@@ -220,31 +212,24 @@ fn remove_stale_staging(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the walked tree to a staging directory, flushes it, and publishes it under
-/// the day's first free name. On failure the staging directory is removed.
+/// Copies the tree to a staging directory, flushes it, and publishes it under the
+/// day's first free name. On failure the staging directory is removed.
 fn write_backup(
     data: &Path,
     root: &Path,
-    plan: &Plan,
     today: NaiveDate,
     progress: bool,
 ) -> Result<BackupReport> {
     let staging = root.join(naming::staging_name(&naming::first_free_name(root, today)?));
-    tracing::info!(
-        "backing up {} ({} files, {}) to {}",
-        data.display(),
-        plan.files.len() + plan.hard_links.len(),
-        HumanBytes(plan.bytes),
-        root.display()
-    );
+    tracing::info!("backing up {} to {}", data.display(), root.display());
     let bar = if progress {
-        Progress::new("backup", Some(plan.bytes), Unit::Bytes)
+        Progress::new("backup", None, Unit::Bytes)
     } else {
         Progress::hidden()
     };
-    let published = copy_tree(data, &staging, plan, &bar)
-        .and_then(|method| Ok((method, naming::publish(root, &staging, today)?)));
-    let (method, path) = match published {
+    let published = copy_tree(data, &staging, &bar)
+        .and_then(|(method, tree)| Ok((method, tree, naming::publish(root, &staging, today)?)));
+    let (method, tree, path) = match published {
         Ok(done) => done,
         Err(e) => {
             bar.abandon();
@@ -256,50 +241,98 @@ fn write_backup(
     crate::switch::fsync_dir(root)?;
     Ok(BackupReport {
         path,
-        files: (plan.files.len() + plan.hard_links.len()) as u64,
-        bytes: plan.bytes,
+        files: tree.files + tree.hard_links.len() as u64,
+        bytes: tree.bytes,
         method,
         elapsed: Duration::ZERO,
-        skipped: plan.skipped.iter().map(|s| s.rel.clone()).collect(),
+        skipped: tree.skipped.into_iter().map(|s| s.rel).collect(),
     })
 }
 
-/// Writes the whole tree under `staging` and flushes it to disk.
-fn copy_tree(data: &Path, staging: &Path, plan: &Plan, progress: &Progress) -> Result<Method> {
+/// Writes the whole tree under `staging` and flushes it to disk: the walk feeds a
+/// few copying threads as it goes; hard links and directory metadata follow once
+/// every file is in.
+fn copy_tree(data: &Path, staging: &Path, progress: &Progress) -> Result<(Method, walk::Tree)> {
     let mut dirs = DirBuilder::new();
     dirs.mode(0o700);
     // Owner-only until the end: nothing reads a half backup, and a read-only source
     // directory must stay writable here until its contents are in.
     dirs.create(staging)
         .with_context(|| format!("creating {}", staging.display()))?;
-    for d in &plan.dirs[1..] {
-        let path = staging.join(&d.rel);
-        dirs.create(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-    }
     let cloner = Cloner::new();
     let counts = Counts::default();
-    let probe = plan
-        .files
-        .iter()
-        .rposition(|e| e.meta.is_file() && e.meta.len() > 0);
-    if let Some(i) = probe {
-        copy_entry(&cloner, data, staging, &plan.files[i], progress, &counts)?;
-        if !cloner.reflinking() {
-            check_space(staging, plan.bytes - plan.files[i].meta.len())?;
+    let queue = Queue::default();
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let fail = |e: anyhow::Error| {
+        if let Ok(mut slot) = first_error.lock() {
+            slot.get_or_insert(e);
         }
+        queue.abort();
+    };
+    let walked = std::thread::scope(|s| {
+        for _ in 0..worker_count() {
+            s.spawn(|| {
+                while let Some(entry) = queue.pop() {
+                    if let Err(e) = copy_entry(&cloner, data, staging, &entry, progress, &counts) {
+                        fail(e);
+                    }
+                }
+            });
+        }
+        let walked = walk_into(&queue, data, staging, &dirs, &cloner, progress);
+        match &walked {
+            Ok(_) => queue.close(),
+            Err(_) => queue.abort(),
+        }
+        walked
+    });
+    // A copy's failure first: it is what stopped the walk, if the walk stopped.
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
-    copy_files_in_parallel(&cloner, data, staging, plan, probe, progress, &counts)?;
-    for link in &plan.hard_links {
+    let tree = walked?;
+    for s in &tree.skipped {
+        tracing::warn!(
+            "not backed up: {} is a {}, which cannot be copied",
+            data.join(&s.rel).display(),
+            s.kind
+        );
+    }
+    for link in &tree.hard_links {
         let (target, path) = (staging.join(&link.target), staging.join(&link.rel));
         std::fs::hard_link(&target, &path)
             .with_context(|| format!("linking {} to {}", path.display(), target.display()))?;
     }
-    for d in plan.dirs.iter().rev() {
+    for d in tree.dirs.iter().rev() {
         cloner.finish_dir(&data.join(&d.rel), &staging.join(&d.rel), &d.meta)?;
     }
     sync_filesystem(staging)?;
-    Ok(counts.method())
+    Ok((counts.method(), tree))
+}
+
+/// The walk, creating each directory's copy as it is found and queueing files;
+/// then, with the total known, the progress bar's length and the free-space check.
+fn walk_into(
+    queue: &Queue,
+    data: &Path,
+    staging: &Path,
+    dirs: &DirBuilder,
+    cloner: &Cloner,
+    progress: &Progress,
+) -> Result<walk::Tree> {
+    let mkdir = |d: &walk::Entry| {
+        let path = staging.join(&d.rel);
+        dirs.create(&path)
+            .with_context(|| format!("creating {}", path.display()))
+    };
+    let tree = walk::walk(data, mkdir, |e| queue.push(e))
+        .with_context(|| format!("reading the data directory {}", data.display()))?;
+    progress.set_total(Some(tree.bytes));
+    // Reflinks take no space; copies must fit in what is left.
+    if !cloner.reflinking() {
+        check_space(staging, tree.bytes.saturating_sub(cloner.bytes_done()))?;
+    }
+    Ok(tree)
 }
 
 #[derive(Default)]
@@ -321,49 +354,6 @@ impl Counts {
     }
 }
 
-/// Copies every file of the plan but `skip` on a few threads sharing one work list.
-fn copy_files_in_parallel(
-    cloner: &Cloner,
-    data: &Path,
-    staging: &Path,
-    plan: &Plan,
-    skip: Option<usize>,
-    progress: &Progress,
-    counts: &Counts,
-) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let work = || {
-        while !failed.load(Ordering::Relaxed) {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(entry) = plan.files.get(i) else {
-                return;
-            };
-            if Some(i) == skip {
-                continue;
-            }
-            if let Err(e) = copy_entry(cloner, data, staging, entry, progress, counts) {
-                failed.store(true, Ordering::Relaxed);
-                if let Ok(mut slot) = first_error.lock() {
-                    slot.get_or_insert(e);
-                }
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 0..worker_count() {
-            s.spawn(work);
-        }
-    });
-    match first_error.into_inner() {
-        Ok(Some(e)) => Err(e),
-        Ok(None) if failed.load(Ordering::Relaxed) => bail!("a copying thread failed"),
-        Ok(None) => Ok(()),
-        Err(_) => bail!("a copying thread panicked"),
-    }
-}
-
 /// Two threads per core (copies wait on the disk as much as on the CPU), 2 to 8.
 fn worker_count() -> usize {
     std::thread::available_parallelism()
@@ -380,7 +370,7 @@ fn copy_entry(
     counts: &Counts,
 ) -> Result<()> {
     #[cfg(test)]
-    tests::pause_if_asked();
+    tests::pause_or_fail_if_asked(&entry.rel)?;
     let (src, dst) = (data.join(&entry.rel), staging.join(&entry.rel));
     if entry.meta.file_type().is_symlink() {
         return cloner.copy_symlink(&src, &dst, &entry.meta);

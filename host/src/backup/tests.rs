@@ -12,12 +12,20 @@ const PAUSE_ENV: &str = "WASMVISOR_BACKUP_TEST_PAUSE_MS";
 const CHILD_DATA_ENV: &str = "WASMVISOR_BACKUP_TEST_DATA";
 const CHILD_ROOT_ENV: &str = "WASMVISOR_BACKUP_TEST_ROOT";
 
-/// Slows every file copy down in a child process that is about to be killed, so
-/// it can be killed half-way.
-pub(super) fn pause_if_asked() {
+/// A file of this name fails to copy (test builds only): a deterministic failure
+/// half-way through a real backup.
+const FAIL_NAME: &str = "inject-copy-failure";
+
+/// Test builds' hook in every copy: slows copies down in a child process that is
+/// about to be killed, and fails the copy of a file named [`FAIL_NAME`].
+pub(super) fn pause_or_fail_if_asked(rel: &Path) -> Result<()> {
     if let Some(ms) = std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok()) {
         std::thread::sleep(Duration::from_millis(ms));
     }
+    if rel.file_name().is_some_and(|n| n == FAIL_NAME) {
+        bail!("injected failure copying {}", rel.display());
+    }
+    Ok(())
 }
 
 fn day() -> NaiveDate {
@@ -287,17 +295,14 @@ fn a_leftover_staging_dir_is_removed_and_never_counted() {
 #[test]
 fn a_failure_half_way_leaves_no_backup_and_no_staging() {
     let h = home_with_tree();
-    let (data, root) = resolve_dirs(&h.data, &h.root).unwrap();
-    let plan = walk::walk(&data).unwrap();
-    // A file that vanishes between the walk and its copy: a real I/O error mid-copy.
-    std::fs::remove_file(data.join("blockstore.db/000020.sst")).unwrap();
-    let err = write_backup(&data, &root, &plan, day(), false).unwrap_err();
-    assert!(format!("{err:#}").contains("000020.sst"), "{err:#}");
-    assert!(complete_backups(&root).is_empty());
+    write(&h.data.join("state.db").join(FAIL_NAME), b"x", 0o644, 1);
+    let err = backup(&h.data, &h.root, day(), false).unwrap_err();
+    assert!(format!("{err:#}").contains(FAIL_NAME), "{err:#}");
+    assert!(complete_backups(&h.root).is_empty());
     assert!(
-        !names_in(&root).iter().any(|n| is_staging_name(n)),
+        !names_in(&h.root).iter().any(|n| is_staging_name(n)),
         "{:?}",
-        names_in(&root)
+        names_in(&h.root)
     );
 }
 

@@ -1,11 +1,12 @@
-//! The walk of the data tree that comes before any copying.
+//! The walk of the data tree.
 //!
-//! One pass of `lstat`s over the tree (cheap next to copying it) gives the total size
-//! for the progress bar, a free-space check, and a work list the copy threads can
-//! share: directories in parent-before-child order, files largest first (so the big
-//! databases start at once and thousands of small files fill the gaps), extra names
-//! of hard-linked files to link rather than copy again, and the special files that
-//! cannot be backed up — each named, none dropped silently.
+//! One pass of `lstat`s, streamed to the copying threads as it goes (see `queue`):
+//! directories are announced before anything inside them, so their copies exist
+//! before any file is written into them; files and symlinks go to the copiers;
+//! extra names of a hard-linked file are kept aside to be linked, not copied again
+//! (as `cp -a` does); special files that cannot be backed up are named, none
+//! dropped silently. The totals arrive at the end, for the progress bar and the
+//! free-space check.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -21,7 +22,7 @@ pub struct Entry {
     pub meta: Metadata,
 }
 
-/// A second (third, …) name of a regular file already in the plan.
+/// A second (third, …) name of a regular file passed on already.
 #[derive(Debug)]
 pub struct HardLink {
     pub rel: PathBuf,
@@ -36,37 +37,43 @@ pub struct Skipped {
     pub kind: &'static str,
 }
 
-/// Everything to do, found before anything is done.
+/// What the walk found besides the files it passed on.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct Tree {
     /// Directories, parents before children; the first is the data directory itself.
     pub dirs: Vec<Entry>,
-    /// Regular files (largest first), then symlinks.
-    pub files: Vec<Entry>,
     pub hard_links: Vec<HardLink>,
     pub skipped: Vec<Skipped>,
-    /// Bytes of regular files, each file counted once.
+    /// Regular files (each once) and symlinks passed on.
+    pub files: u64,
+    /// Bytes of those regular files.
     pub bytes: u64,
 }
 
 /// Walks `root` (a directory, already resolved) without following symlinks.
-pub fn walk(root: &Path) -> Result<Plan> {
+/// `dir_found` sees every directory below `root` before anything inside it;
+/// `file_found` gets every regular file and symlink, and returns false to stop the
+/// walk early (the copy failed).
+pub fn walk(
+    root: &Path,
+    mut dir_found: impl FnMut(&Entry) -> Result<()>,
+    mut file_found: impl FnMut(Entry) -> bool,
+) -> Result<Tree> {
     let meta =
         std::fs::symlink_metadata(root).with_context(|| format!("reading {}", root.display()))?;
-    let mut plan = Plan {
+    let mut tree = Tree {
         dirs: vec![Entry {
             rel: PathBuf::new(),
             meta,
         }],
-        ..Plan::default()
+        ..Tree::default()
     };
-    let mut symlinks = Vec::new();
     let mut first_name_of: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    // Directories are pushed to `plan.dirs` when found, so parents always precede
+    // Directories are pushed to `tree.dirs` when found, so parents always precede
     // their children; `pending` holds those whose contents are not read yet.
     let mut pending = vec![0usize];
     while let Some(index) = pending.pop() {
-        let rel = plan.dirs[index].rel.clone();
+        let rel = tree.dirs[index].rel.clone();
         let dir = root.join(&rel);
         let read = std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
         for item in read {
@@ -80,40 +87,51 @@ pub fn walk(root: &Path) -> Result<Plan> {
             };
             let kind = entry.meta.file_type();
             if kind.is_dir() {
-                pending.push(plan.dirs.len());
-                plan.dirs.push(entry);
-            } else if kind.is_symlink() {
-                symlinks.push(entry);
-            } else if kind.is_file() {
-                add_file(&mut plan, &mut first_name_of, entry);
+                dir_found(&entry)?;
+                pending.push(tree.dirs.len());
+                tree.dirs.push(entry);
+            } else if kind.is_file() || kind.is_symlink() {
+                let Some(entry) = first_name(&mut tree, &mut first_name_of, entry) else {
+                    continue;
+                };
+                tree.files += 1;
+                if kind.is_file() {
+                    tree.bytes += entry.meta.len();
+                }
+                if !file_found(entry) {
+                    return Ok(tree);
+                }
             } else {
-                plan.skipped.push(Skipped {
+                tree.skipped.push(Skipped {
                     rel: entry.rel,
                     kind: special_kind(&entry.meta),
                 });
             }
         }
     }
-    plan.files.sort_by_key(|e| std::cmp::Reverse(e.meta.len()));
-    plan.files.extend(symlinks);
-    Ok(plan)
+    Ok(tree)
 }
 
-/// Adds a regular file, or a hard link to one already seen (as `cp -a` keeps them).
-fn add_file(plan: &mut Plan, first_name_of: &mut HashMap<(u64, u64), PathBuf>, entry: Entry) {
-    if entry.meta.nlink() > 1 {
-        let key = (entry.meta.dev(), entry.meta.ino());
-        if let Some(target) = first_name_of.get(&key) {
-            plan.hard_links.push(HardLink {
-                rel: entry.rel,
-                target: target.clone(),
-            });
-            return;
-        }
-        first_name_of.insert(key, entry.rel.clone());
+/// The entry itself, or `None` when it is another name of a regular file already
+/// passed on (then it is recorded as a hard link).
+fn first_name(
+    tree: &mut Tree,
+    first_name_of: &mut HashMap<(u64, u64), PathBuf>,
+    entry: Entry,
+) -> Option<Entry> {
+    if !entry.meta.is_file() || entry.meta.nlink() < 2 {
+        return Some(entry);
     }
-    plan.bytes += entry.meta.len();
-    plan.files.push(entry);
+    let key = (entry.meta.dev(), entry.meta.ino());
+    if let Some(target) = first_name_of.get(&key) {
+        tree.hard_links.push(HardLink {
+            rel: entry.rel,
+            target: target.clone(),
+        });
+        return None;
+    }
+    first_name_of.insert(key, entry.rel.clone());
+    Some(entry)
 }
 
 fn special_kind(meta: &Metadata) -> &'static str {
@@ -136,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plans_parents_first_largest_first_and_names_specials() {
+    fn announces_parents_first_links_once_and_names_specials() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         std::fs::create_dir_all(root.join("a/b/c")).unwrap();
@@ -146,23 +164,70 @@ mod tests {
         std::os::unix::fs::symlink("small", root.join("a/link")).unwrap();
         nix::unistd::mkfifo(&root.join("a/pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
 
-        let plan = walk(root).unwrap();
-        let dirs: Vec<_> = plan.dirs.iter().map(|e| e.rel.clone()).collect();
+        let announced: std::cell::RefCell<Vec<PathBuf>> = Default::default();
+        let parent_announced = |rel: &Path| {
+            let parent = rel.parent().unwrap_or(Path::new(""));
+            parent.as_os_str().is_empty() || announced.borrow().iter().any(|a| a == parent)
+        };
+        let mut files: Vec<PathBuf> = Vec::new();
+        let tree = walk(
+            root,
+            |d| {
+                assert!(parent_announced(&d.rel), "{:?} before its parent", d.rel);
+                announced.borrow_mut().push(d.rel.clone());
+                Ok(())
+            },
+            |e| {
+                assert!(parent_announced(&e.rel), "{:?} before its directory", e.rel);
+                files.push(e.rel);
+                true
+            },
+        )
+        .unwrap();
+        let announced = announced.into_inner();
+        assert_eq!(
+            announced,
+            [PathBuf::from("a"), "a/b".into(), "a/b/c".into()]
+        );
+        let dirs: Vec<_> = tree.dirs.iter().map(|e| e.rel.clone()).collect();
         assert_eq!(
             dirs,
             [PathBuf::new(), "a".into(), "a/b".into(), "a/b/c".into()]
         );
-        assert_eq!(plan.files.len(), 3);
-        assert_eq!(plan.files[0].meta.len(), 4096);
-        assert!(plan.files[2].meta.file_type().is_symlink());
-        assert_eq!(plan.bytes, 4097, "a hard-linked file is counted once");
-        assert_eq!(plan.hard_links.len(), 1);
+        files.sort();
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert!(files.contains(&"small".into()) && files.contains(&"a/link".into()));
         assert_eq!(
-            plan.skipped,
+            (tree.files, tree.bytes),
+            (3, 4097),
+            "a hard-linked file is passed on once"
+        );
+        assert_eq!(tree.hard_links.len(), 1);
+        assert_eq!(
+            tree.skipped,
             [Skipped {
                 rel: "a/pipe".into(),
                 kind: "fifo"
             }]
         );
+    }
+
+    #[test]
+    fn stops_when_told() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            std::fs::write(d.path().join(i.to_string()), b"x").unwrap();
+        }
+        let mut seen = 0;
+        let tree = walk(
+            d.path(),
+            |_| Ok(()),
+            |_| {
+                seen += 1;
+                seen < 3
+            },
+        )
+        .unwrap();
+        assert_eq!((seen, tree.files), (3, 3));
     }
 }
