@@ -467,5 +467,5 @@ async fn next_plan(plans: &mut Option<&mut mpsc::Receiver<Plan>>) -> Option<Plan
 
 /// Hands the node's output lines to the detectors that read them.
 fn line_sink(tasks: Arc<DetectorTasks>) -> LineSink {
-    Arc::new(move |line: &[u8]| tasks.offer_line(&String::from_utf8_lossy(line)))
+    Arc::new(move |line: &[u8]| tasks.offer_line(line))
 }

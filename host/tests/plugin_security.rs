@@ -721,8 +721,8 @@ async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
         .unwrap()
         .unwrap();
     assert_eq!((polled.name.as_str(), polled.height), ("v5", 500));
-    tasks.offer_line("INF just a line");
-    tasks.offer_line("ERR UPGRADE \"v6\" NEEDED at height: 600: ");
+    tasks.offer_line(b"INF just a line");
+    tasks.offer_line(b"ERR UPGRADE \"v6\" NEEDED at height: 600: ");
     let seen = tokio::time::timeout(Duration::from_secs(5), plans.recv())
         .await
         .unwrap()

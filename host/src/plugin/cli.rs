@@ -392,7 +392,11 @@ async fn inspect(opened: &Opened, out: &mut dyn Write) -> Result<ExitCode> {
         writeln!(
             out,
             "  log lines:       {}",
-            if m.wants_log_lines { "yes" } else { "no" }
+            match (m.wants_log_lines, m.log_line_filter.is_empty()) {
+                (false, _) => "no".to_string(),
+                (true, true) => "all (unfiltered)".to_string(),
+                (true, false) => format!("containing {}", list(m.log_line_filter.clone())),
+            }
         )?;
     }
     if m.kind == super::PluginKind::Hook {

@@ -2,14 +2,19 @@
 //!
 //! Each detector with a poll interval gets its own task (first poll at once, then on
 //! its interval; a missed tick is skipped, never bunched). Lines of the node's output
-//! go through one bounded queue to the detectors that asked for them; when the queue
-//! is full a line is dropped rather than slowing the node down — a detector looks for
-//! one line among thousands and the node's output must never wait for a plugin.
+//! go through one bounded queue to the detectors that asked for them. A detector that
+//! declared a log-line filter gets only the lines containing one of its strings —
+//! matched here with `memchr`, before anything is copied — and none of those is ever
+//! dropped: the output thread waits for room (a handful of lines per upgrade, so the
+//! node never notices). A detector without a filter gets every line, and when the
+//! queue is full a line is dropped (and counted) rather than slow the node down.
 //! Every source yields the same thing: a plan on one channel, as the native
 //! upgrade-info.json watch does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use memchr::memmem::Finder;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,6 +28,8 @@ pub const LINE_QUEUE: usize = 1024;
 /// The running detectors. Dropping it stops them.
 pub struct DetectorTasks {
     lines: Option<mpsc::Sender<String>>,
+    /// The filters of the detectors that read lines, for the output thread.
+    filters: Arc<Vec<LineFilter>>,
     dropped_lines: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -55,18 +62,22 @@ impl DetectorTasks {
                 }
             }));
         }
-        let listeners: Vec<Arc<Detector>> = detectors
+        let listeners: Vec<(Arc<Detector>, LineFilter)> = detectors
             .iter()
             .filter(|d| d.wants_log_lines)
-            .cloned()
+            .map(|d| (d.clone(), LineFilter::new(&d.log_filter)))
             .collect();
+        let filters = Arc::new(listeners.iter().map(|(_, f)| f.clone()).collect());
         let lines = if listeners.is_empty() {
             None
         } else {
             let (lines_tx, mut lines_rx) = mpsc::channel::<String>(LINE_QUEUE);
             tasks.push(tokio::spawn(async move {
                 while let Some(line) = lines_rx.recv().await {
-                    for d in &listeners {
+                    for (d, filter) in &listeners {
+                        if !filter.matches(line.as_bytes()) {
+                            continue;
+                        }
                         if let Some(plan) = d.on_log_line(&line).await
                             && plans_tx.send(plan).await.is_err()
                         {
@@ -80,6 +91,7 @@ impl DetectorTasks {
         (
             DetectorTasks {
                 lines,
+                filters,
                 dropped_lines: Arc::new(AtomicU64::new(0)),
                 tasks,
             },
@@ -92,11 +104,30 @@ impl DetectorTasks {
         self.lines.is_some()
     }
 
-    /// Offers one line of the node's output (without its line end); never waits.
-    pub fn offer_line(&self, line: &str) {
-        if let Some(tx) = &self.lines
-            && tx.try_send(line.to_string()).is_err()
-        {
+    /// Offers one line of the node's output (without its line end). A line a filter
+    /// asked for waits for room in the queue when called from a plain thread (the
+    /// output copier); every other line is dropped, and counted, when the queue is full.
+    pub fn offer_line(&self, line: &[u8]) {
+        let Some(tx) = &self.lines else { return };
+        let mut wanted = false;
+        let mut must_deliver = false;
+        for f in self.filters.iter() {
+            if f.matches(line) {
+                wanted = true;
+                must_deliver |= !f.is_all();
+            }
+        }
+        if !wanted {
+            return;
+        }
+        let text = String::from_utf8_lossy(line).into_owned();
+        let on_plain_thread = tokio::runtime::Handle::try_current().is_err();
+        let delivered = if must_deliver && on_plain_thread {
+            tx.blocking_send(text).is_ok()
+        } else {
+            tx.try_send(text).is_ok()
+        };
+        if !delivered {
             self.dropped_lines.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -112,5 +143,46 @@ impl Drop for DetectorTasks {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+/// The strings a detector's lines must contain (none = every line).
+#[derive(Clone)]
+pub struct LineFilter {
+    finders: Vec<Finder<'static>>,
+}
+
+impl LineFilter {
+    pub fn new(needles: &[String]) -> Self {
+        LineFilter {
+            finders: needles
+                .iter()
+                .map(|n| Finder::new(n.as_bytes()).into_owned())
+                .collect(),
+        }
+    }
+
+    /// Whether this filter passes every line.
+    pub fn is_all(&self) -> bool {
+        self.finders.is_empty()
+    }
+
+    pub fn matches(&self, line: &[u8]) -> bool {
+        self.is_all() || self.finders.iter().any(|f| f.find(line).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_passes_only_lines_with_one_of_its_strings() {
+        let f = LineFilter::new(&["UPGRADE \"".to_string(), "HALT".to_string()]);
+        assert!(f.matches(b"ERR UPGRADE \"v2\" NEEDED at height: 5: "));
+        assert!(f.matches(b"HALT now"));
+        assert!(!f.matches(b"INF committed state height=4"));
+        assert!(!f.is_all());
+        assert!(LineFilter::new(&[]).matches(b"anything"));
     }
 }

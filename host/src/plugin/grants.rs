@@ -197,6 +197,7 @@ mod tests {
             config_keys: vec!["bucket".into()],
             poll_interval_ms: None,
             wants_log_lines: false,
+            log_line_filter: vec![],
             binary_commands: vec![
                 vec!["version".into()],
                 vec!["version".into(), "--long".into()],

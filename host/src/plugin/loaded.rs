@@ -534,6 +534,7 @@ async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawMani
         config_keys: m.config_keys,
         poll_interval_ms: m.poll_interval_ms,
         wants_log_lines: m.wants_log_lines,
+        log_line_filter: m.log_line_filter,
         binary_commands: m.binary_commands,
     })
 }

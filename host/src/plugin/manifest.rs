@@ -49,6 +49,7 @@ pub struct Manifest {
     pub config_keys: Vec<String>,
     pub poll_interval_ms: Option<u64>,
     pub wants_log_lines: bool,
+    pub log_line_filter: Vec<String>,
     pub binary_commands: Vec<Vec<String>>,
 }
 
@@ -64,8 +65,13 @@ pub struct RawManifest {
     pub config_keys: Vec<String>,
     pub poll_interval_ms: Option<u64>,
     pub wants_log_lines: bool,
+    pub log_line_filter: Vec<String>,
     pub binary_commands: Vec<Vec<String>>,
 }
+
+/// Most strings a log-line filter may hold, and the longest one (bytes).
+pub const MAX_LOG_FILTERS: usize = 16;
+pub const MAX_LOG_FILTER_LEN: usize = 256;
 
 /// Shortest poll interval a detector may ask for (protects the node's RPC).
 pub const MIN_POLL_INTERVAL_MS: u64 = 100;
@@ -106,6 +112,16 @@ impl RawManifest {
                 "poll-interval-ms {ms} is below the minimum of {MIN_POLL_INTERVAL_MS}"
             ));
         }
+        if self.log_line_filter.len() > MAX_LOG_FILTERS
+            || self
+                .log_line_filter
+                .iter()
+                .any(|n| n.is_empty() || n.len() > MAX_LOG_FILTER_LEN)
+        {
+            problems.push(format!(
+                "log-line-filter: at most {MAX_LOG_FILTERS} non-empty strings of at most {MAX_LOG_FILTER_LEN} bytes"
+            ));
+        }
         if self.binary_commands.iter().any(Vec::is_empty) {
             problems.push("binary-commands: an argument list is empty".to_string());
         }
@@ -121,7 +137,8 @@ impl RawManifest {
             files: self.files,
             config_keys: self.config_keys,
             poll_interval_ms: self.poll_interval_ms,
-            wants_log_lines: self.wants_log_lines,
+            wants_log_lines: self.wants_log_lines || !self.log_line_filter.is_empty(),
+            log_line_filter: self.log_line_filter,
             binary_commands: self.binary_commands,
         })
     }
@@ -163,8 +180,22 @@ mod tests {
             config_keys: vec![],
             poll_interval_ms: None,
             wants_log_lines: false,
+            log_line_filter: vec![],
             binary_commands: vec![],
         }
+    }
+
+    #[test]
+    fn an_empty_or_oversized_log_filter_is_refused() {
+        let mut m = raw();
+        m.log_line_filter = vec![String::new()];
+        assert!(m.validate(PluginKind::Resolver).is_err());
+        let mut m = raw();
+        m.log_line_filter = vec!["x".repeat(MAX_LOG_FILTER_LEN + 1)];
+        assert!(m.validate(PluginKind::Resolver).is_err());
+        let mut m = raw();
+        m.log_line_filter = vec!["UPGRADE".into()];
+        assert!(m.validate(PluginKind::Resolver).unwrap().wants_log_lines);
     }
 
     #[test]

@@ -289,6 +289,7 @@ impl PluginHost {
                         name: r.manifest.name.clone(),
                         poll_interval: interval,
                         wants_log_lines: r.manifest.wants_log_lines,
+                        log_filter: r.manifest.log_line_filter.clone(),
                         node: self.node(None),
                         failures: AtomicU64::new(0),
                     });
@@ -343,6 +344,8 @@ pub struct Detector {
     pub poll_interval: Option<Duration>,
     /// Whether to feed it the node's output lines.
     pub wants_log_lines: bool,
+    /// Only lines containing one of these reach it (empty = all lines).
+    pub log_filter: Vec<String>,
     node: NodeContext,
     failures: AtomicU64,
 }

@@ -85,6 +85,7 @@ pub mod types {
                 config_keys: Vec::new(),
                 poll_interval_ms: None,
                 wants_log_lines: false,
+                log_line_filter: Vec::new(),
                 binary_commands: Vec::new(),
             }
         }
@@ -121,6 +122,14 @@ pub mod types {
         /// Detectors: receive the node's output lines.
         pub fn wants_log_lines(mut self) -> Self {
             self.wants_log_lines = true;
+            self
+        }
+
+        /// Receive only the node's output lines that contain one of `needles` (the
+        /// host filters them, fast; no matching line is ever skipped).
+        pub fn log_lines_containing(mut self, needles: &[&str]) -> Self {
+            self.wants_log_lines = true;
+            self.log_line_filter = needles.iter().map(|n| n.to_string()).collect();
             self
         }
 

@@ -16,7 +16,9 @@ impl Detector for LogScanner {
             PluginKind::Detector,
         )
         .description("detects `UPGRADE \"x\" NEEDED at height: N` in the node's output")
-        .wants_log_lines()
+        // Only these lines can hold a plan: the host hands over nothing else, and
+        // never skips one of them however fast the node writes.
+        .log_lines_containing(&["UPGRADE \""])
     }
 
     fn poll(_ctx: DetectContext) -> Result<Option<Plan>, Error> {
