@@ -52,14 +52,20 @@ trap cleanup EXIT
 
 # ---- build -------------------------------------------------------------------
 log "building release binaries (cargo build --release -p wasmvisor) ..."
-bench_exe=$(cd "$repo" && cargo build --release -p wasmvisor --bin wasmvisor --bench backup_tree \
-    --message-format=json 2>/dev/null | python3 -c '
+mkdir -p "$work"
+if ! (cd "$repo" && cargo build --release -p wasmvisor --bin wasmvisor --bench backup_tree \
+    --message-format=json >"$work/build.json" 2>"$work/build.err"); then
+    tail -n 30 "$work/build.err" >&2
+    log "the release build failed (above); nothing was measured"
+    exit 1
+fi
+bench_exe=$(python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "backup_tree" and m.get("executable"):
         print(m["executable"])
-')
+' <"$work/build.json")
 [ -x "$bench_exe" ] || { log "could not build the backup_tree bench target"; exit 1; }
 cli="$repo/target/release/wasmvisor"
 runner=${WASMVISOR_BENCH_RUNNER:-}

@@ -6,8 +6,13 @@
 //! metadata writes whatever the file's size; the filesystem (XFS, btrfs) copies a
 //! block only when one side later writes it. Where the filesystem cannot, contents
 //! move with `copy_file_range(2)` (via `std::io::copy`), which stays inside the
-//! kernel as `cp` does. Which of the two to use is decided once per backup, on the
-//! first file, rather than by a failing ioctl on every file.
+//! kernel as `cp` does. Which of the two to use is decided once per backup: the first
+//! `FICLONE` the filesystem refuses turns reflinks off for every thread, rather
+//! than a failing ioctl on every file.
+//!
+//! Where this differs from `cp -a`: holes of sparse files are written out as zeros
+//! (node databases are not sparse), and device files, fifos and sockets are skipped
+//! with a warning rather than recreated (see `walk`).
 
 use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions, Permissions};
