@@ -224,7 +224,11 @@ fn open(config_file: Option<PathBuf>, spec: &str, grants: &OfflineGrants) -> Res
     let config = configuration(config_file)?;
     let (plugins_config, opts) = match &config {
         Some(c) => (
-            PluginsConfig::from_table(&c.plugins).context("the [plugins] configuration")?,
+            PluginsConfig {
+                // What the supervisor would pass (e.g. must-have-checksum).
+                host_config: super::grants::host_config(c),
+                ..PluginsConfig::from_table(&c.plugins).context("the [plugins] configuration")?
+            },
             HostOptions {
                 home: Some(c.home.clone()),
                 daemon_name: c.name.clone(),

@@ -14,6 +14,19 @@
 //! The check happens in the HTTP client's resolver, on the addresses actually
 //! connected to, so DNS rebinding between check and connect is not a way around it.
 //! Private ranges (10/8, 192.168/16) are not refused: nodes talk to them legitimately.
+//! A URL whose host is an IP literal gets the same check (no name resolution
+//! happens for it, so the check is made on the literal).
+//!
+//! The dynamic entry `{plan-info}` (manifest only) means "the hosts of the http(s)
+//! URLs written in the plan's `info`, for the duration of one `resolve` call".
+//! cosmovisor operators configure no hosts, and a plan's info URL may name any
+//! host, so a resolver such as `manifest-url` cannot list its hosts in advance.
+//! The set is computed by the host from the plan itself ([`PlanInfoHosts`]): the
+//! whole trimmed info when it is a URL, every string value that is a URL when it is
+//! JSON — exact host and port, nothing wider. Those hosts may be read (GET, HEAD),
+//! never written to, and the special-address rule above still applies to them: a
+//! plan naming `127.0.0.1` reaches it only if the operator grants `127.0.0.1`.
+//! A bare `*` stays an error: `{plan-info}` is the only dynamic form.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,7 +48,12 @@ enum HostMatch {
     /// `*.suffix`: stores `.suffix`.
     Subdomains(String),
     Ip(IpAddr),
+    /// `{plan-info}`: stands for the hosts of the plan's info URLs (see the module doc).
+    PlanInfo,
 }
+
+/// The manifest entry that asks for the plan's info hosts.
+pub const PLAN_INFO: &str = "{plan-info}";
 
 /// Why a pattern or a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +76,12 @@ impl HostPattern {
     pub fn parse(text: &str) -> Result<Self, EgressError> {
         let bad = || EgressError::BadPattern(text.to_string());
         let t = text.trim();
+        if t == PLAN_INFO {
+            return Ok(HostPattern {
+                host: HostMatch::PlanInfo,
+                port: None,
+            });
+        }
         if t.is_empty() || t.contains('/') || t.contains('@') || t.contains(' ') {
             return Err(bad());
         }
@@ -121,7 +145,14 @@ impl HostPattern {
                 host.len() > suffix.len() && host.ends_with(suffix.as_str())
             }
             HostMatch::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
+            // Never a destination by itself: the host expands it per call.
+            HostMatch::PlanInfo => false,
         }
+    }
+
+    /// Whether this is the dynamic `{plan-info}` entry.
+    pub fn is_plan_info(&self) -> bool {
+        matches!(self.host, HostMatch::PlanInfo)
     }
 
     /// Whether this pattern is an IP address rather than a name.
@@ -178,6 +209,7 @@ impl fmt::Display for HostPattern {
             (HostMatch::Ip(ip), None) => write!(f, "{ip}"),
             (HostMatch::Ip(IpAddr::V6(ip)), Some(p)) => write!(f, "[{ip}]:{p}"),
             (HostMatch::Ip(ip), Some(p)) => write!(f, "{ip}:{p}"),
+            (HostMatch::PlanInfo, _) => f.write_str(PLAN_INFO),
         }
     }
 }
@@ -202,6 +234,9 @@ pub struct Egress {
     /// (loopback, link-local, metadata) may be connected to.
     #[serde(skip)]
     pub address_grants: Vec<HostPattern>,
+    /// `{plan-info}` is granted: a resolve call may also read from the hosts its
+    /// plan's info names ([`PlanInfoHosts`]).
+    pub plan_info: bool,
 }
 
 /// A checked destination: what the HTTP client may connect to.
@@ -212,34 +247,42 @@ pub struct Destination {
 }
 
 impl Egress {
+    /// No HTTP at all (no static host, no `{plan-info}`).
     pub fn is_empty(&self) -> bool {
-        self.allowed.is_empty()
+        self.allowed.is_empty() && !self.plan_info
     }
 
-    /// Checks a URL against the allowlist (not yet its addresses: see [`Egress::filter_addresses`]).
+    /// Checks a URL against the allowlist (not yet the addresses a name resolves to:
+    /// see [`Egress::filter_addresses`]; an IP literal is checked here).
     pub fn check_url(&self, url: &url::Url) -> Result<Destination, EgressError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(EgressError::BadUrl(url.to_string()));
-        }
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err(EgressError::BadUrl(url.to_string())),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| EgressError::BadUrl(url.to_string()))?;
-        if self.allowed.iter().any(|p| p.matches(&host, port)) {
-            Ok(Destination { host, port })
+        self.check_url_for_call(url, &PlanInfoHosts::default())
+            .map(|(d, _)| d)
+    }
+
+    /// [`Egress::check_url`] for one call that may also reach `plan_hosts` (empty
+    /// unless `{plan-info}` is granted). Says which grant let the URL through.
+    pub fn check_url_for_call(
+        &self,
+        url: &url::Url,
+        plan_hosts: &PlanInfoHosts,
+    ) -> Result<(Destination, Via), EgressError> {
+        let (host, port) = url_host_port(url)?;
+        let via = if self.allowed.iter().any(|p| p.matches(&host, port)) {
+            Via::Allowlist
+        } else if plan_hosts.hosts.iter().any(|p| p.matches(&host, port)) {
+            Via::PlanInfo
         } else {
             let shown = if url.port().is_some() {
                 format!("{host}:{port}")
             } else {
                 host
             };
-            Err(EgressError::NotGranted(shown))
+            return Err(EgressError::NotGranted(shown));
+        };
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            self.filter_addresses(&host, vec![SocketAddr::new(ip, port)])?;
         }
+        Ok((Destination { host, port }, via))
     }
 
     /// Drops the special addresses the operator did not grant; an error when none is left.
@@ -267,6 +310,92 @@ impl Egress {
             });
         }
         Ok(kept)
+    }
+}
+
+/// Which grant let a URL through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A host declared by the plugin and granted by the operator.
+    Allowlist,
+    /// A host the plan's info names (`{plan-info}`): read-only.
+    PlanInfo,
+}
+
+fn url_host_port(url: &url::Url) -> Result<(String, u16), EgressError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(EgressError::BadUrl(url.to_string()));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(EgressError::BadUrl(url.to_string())),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| EgressError::BadUrl(url.to_string()))?;
+    Ok((host, port))
+}
+
+/// The hosts one plan's `info` names: what `{plan-info}` grants for that call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanInfoHosts {
+    hosts: Vec<HostPattern>,
+}
+
+impl PlanInfoHosts {
+    /// The exact `host:port` of every http(s) URL in `info`: the whole trimmed info
+    /// when it is a URL, each string value (at any depth) when it is JSON. Anything
+    /// else names no host.
+    pub fn from_info(info: &str) -> Self {
+        let info = info.trim();
+        let mut urls = Vec::new();
+        if info.starts_with('{') || info.starts_with('[') {
+            if let Ok(doc) = serde_json::from_str::<serde_json::Value>(info) {
+                collect_strings(&doc, &mut urls);
+            }
+        } else {
+            urls.push(info.to_string());
+        }
+        let mut hosts: Vec<HostPattern> = Vec::new();
+        for text in urls {
+            let Ok(url) = url::Url::parse(text.trim()) else {
+                continue;
+            };
+            let Ok((host, port)) = url_host_port(&url) else {
+                continue;
+            };
+            let matcher = match host.parse::<IpAddr>() {
+                Ok(ip) => HostMatch::Ip(ip),
+                Err(_) => HostMatch::Exact(host),
+            };
+            let pattern = HostPattern {
+                host: matcher,
+                port: Some(port),
+            };
+            if !hosts.contains(&pattern) {
+                hosts.push(pattern);
+            }
+        }
+        PlanInfoHosts { hosts }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    pub fn hosts(&self) -> &[HostPattern] {
+        &self.hosts
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
     }
 }
 
@@ -334,6 +463,7 @@ mod tests {
                 .iter()
                 .map(|p| HostPattern::parse(p).unwrap())
                 .collect(),
+            plan_info: false,
         }
     }
 
@@ -463,5 +593,96 @@ mod tests {
         assert!(!p("example.com").is_within(&p("example.com:443")));
         assert!(!p("*.example.com").is_within(&p("dl.example.com")));
         assert!(p("*.dl.example.com").is_within(&p("*.example.com")));
+    }
+
+    #[test]
+    fn plan_info_is_the_only_dynamic_form_and_never_matches_by_itself() {
+        let p = HostPattern::parse("{plan-info}").unwrap();
+        assert!(p.is_plan_info());
+        assert_eq!(p.to_string(), "{plan-info}");
+        assert!(!p.matches("example.com", 443));
+        for bad in ["*", "{plan}", "{plan-info}.com", "{*}"] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plan_info_hosts_of_a_url_info_are_its_exact_host_and_port() {
+        let h =
+            PlanInfoHosts::from_info("  https://Dl.Example.com/plan.json?checksum=sha256:ab \n");
+        let shown: Vec<String> = h.hosts().iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, vec!["dl.example.com:443"]);
+    }
+
+    #[test]
+    fn plan_info_hosts_of_json_info_are_every_url_value() {
+        let h = PlanInfoHosts::from_info(
+            r#"{"binaries":{"linux/amd64":"https://a.example.com/x","any":"http://127.0.0.1:8080/y","n":3,"t":"not a url"},"extra":["https://a.example.com/z"]}"#,
+        );
+        let mut shown: Vec<String> = h.hosts().iter().map(|p| p.to_string()).collect();
+        shown.sort();
+        assert_eq!(shown, vec!["127.0.0.1:8080", "a.example.com:443"]);
+    }
+
+    #[test]
+    fn plan_info_without_urls_names_no_host() {
+        for info in [
+            "",
+            "see the forum",
+            "{broken",
+            "file:///etc/passwd",
+            r#"{"a":1}"#,
+        ] {
+            assert!(PlanInfoHosts::from_info(info).is_empty(), "{info}");
+        }
+    }
+
+    #[test]
+    fn plan_hosts_are_reachable_only_in_the_call_that_carries_them() {
+        let e = Egress {
+            plan_info: true,
+            ..Egress::default()
+        };
+        let plan = PlanInfoHosts::from_info("https://dl.example.com/plan.json");
+        let (_, via) = e
+            .check_url_for_call(&url("https://dl.example.com/other.json"), &plan)
+            .unwrap();
+        assert_eq!(via, Via::PlanInfo);
+        assert!(
+            e.check_url(&url("https://dl.example.com/plan.json"))
+                .is_err()
+        );
+        assert!(
+            e.check_url_for_call(&url("https://dl.example.com:8443/x"), &plan)
+                .is_err(),
+            "another port is another destination"
+        );
+        assert!(
+            e.check_url_for_call(&url("https://evil.example.com/x"), &plan)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_loopback_literal_named_by_the_plan_is_refused_unless_granted_by_address() {
+        let plan = PlanInfoHosts::from_info("http://127.0.0.1:9000/plan.json");
+        let refused = Egress {
+            plan_info: true,
+            ..Egress::default()
+        };
+        assert!(matches!(
+            refused.check_url_for_call(&url("http://127.0.0.1:9000/plan.json"), &plan),
+            Err(EgressError::SpecialAddress { .. })
+        ));
+        let granted = Egress {
+            plan_info: true,
+            address_grants: vec![HostPattern::parse("127.0.0.1").unwrap()],
+            ..Egress::default()
+        };
+        assert!(
+            granted
+                .check_url_for_call(&url("http://127.0.0.1:9000/plan.json"), &plan)
+                .is_ok()
+        );
     }
 }

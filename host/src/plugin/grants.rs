@@ -5,8 +5,17 @@
 //! - HTTP hosts and files are sensitive (exfiltration, keys on disk): the operator
 //!   must list them; a declared host or file the operator did not list is denied,
 //!   and an operator entry the plugin never declared grants nothing.
+//! - `{plan-info}` (declared in `http-hosts`): the hosts of the URLs in the plan's
+//!   `info`, for one `resolve` call (computed per call: `egress::PlanInfoHosts`).
+//!   Granted when declared, unless the operator sets `plan_info_hosts = false`: those
+//!   destinations are chosen by the chain's plan, not by the plugin, they are the
+//!   same ones the host downloads from when `DAEMON_ALLOW_DOWNLOAD_BINARIES` is on,
+//!   and cosmovisor operators configure no hosts. They are read-only (GET, HEAD).
 //! - Config keys: a value reaches the plugin only when the key is declared and the
-//!   operator set it.
+//!   operator set it. Host-provided keys ([`HOST_CONFIG_KEYS`], e.g.
+//!   `must-have-checksum` from `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`) are set by the
+//!   host for every plugin that declares them and override the operator's value:
+//!   they state the supervisor's policy, which a plugin's table must not contradict.
 //! - Binary commands (hooks): the declared argument lists are granted unless the
 //!   operator narrows them — the host runs that same binary with full privileges a
 //!   moment later anyway, and fixed argument lists cannot express a command injection.
@@ -29,6 +38,23 @@ pub struct OperatorGrant {
     pub files: Vec<String>,
     pub binary_commands: Option<Vec<Vec<String>>>,
     pub config: BTreeMap<String, String>,
+    /// `plan_info_hosts = false`: `{plan-info}` is refused.
+    pub refuse_plan_info: bool,
+    /// Values the host itself provides (override `config` for declared keys).
+    pub host_config: BTreeMap<String, String>,
+}
+
+/// Config keys whose value the host provides (see the module doc).
+pub const HOST_CONFIG_KEYS: &[&str] = &[MUST_HAVE_CHECKSUM];
+/// `"true"`/`"false"`: whether `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM` is on.
+pub const MUST_HAVE_CHECKSUM: &str = "must-have-checksum";
+
+/// The host-provided config values for a supervisor with this configuration.
+pub fn host_config(config: &crate::config::Config) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        MUST_HAVE_CHECKSUM.to_string(),
+        config.download_must_have_checksum.to_string(),
+    )])
 }
 
 impl OperatorGrant {
@@ -38,7 +64,15 @@ impl OperatorGrant {
             files: s.files.clone(),
             binary_commands: s.binary_commands.clone(),
             config: s.config_values(),
+            refuse_plan_info: s.plan_info_hosts == Some(false),
+            host_config: BTreeMap::new(),
         })
+    }
+
+    /// Adds the host-provided values.
+    pub fn with_host_config(mut self, values: &BTreeMap<String, String>) -> Self {
+        self.host_config = values.clone();
+        self
     }
 }
 
@@ -85,7 +119,15 @@ impl<'a> CapabilityGranter<'a> {
     }
 
     pub fn grant_config_key(&self, declared: &str) -> Option<String> {
-        self.operator.config.get(declared).cloned()
+        self.operator
+            .host_config
+            .get(declared)
+            .or_else(|| self.operator.config.get(declared))
+            .cloned()
+    }
+
+    pub fn grant_plan_info(&self) -> bool {
+        !self.operator.refuse_plan_info
     }
 
     pub fn grant_binary_command(&self, declared: &[String]) -> bool {
@@ -109,6 +151,16 @@ impl<'a> CapabilityGranter<'a> {
         let name = &self.declared.name;
         let mut g = EffectiveGrant::default();
         for declared in &self.declared.http_hosts {
+            if declared.is_plan_info() {
+                if self.grant_plan_info() {
+                    g.egress.plan_info = true;
+                } else {
+                    g.denied.push(format!(
+                        "http host {declared}: refused by `plan_info_hosts = false` in [plugins.{name}]"
+                    ));
+                }
+                continue;
+            }
             let granted = self.grant_http_host(declared);
             if granted.is_empty() {
                 g.denied.push(format!(
@@ -168,7 +220,11 @@ impl<'a> CapabilityGranter<'a> {
             }
         }
         for k in self.operator.config.keys() {
-            if !self.declared.config_keys.contains(k) {
+            if self.operator.host_config.contains_key(k) && self.declared.config_keys.contains(k) {
+                out.push(format!(
+                    "config key {k} is set by the host (from the supervisor's configuration); this value is ignored"
+                ));
+            } else if !self.declared.config_keys.contains(k) {
                 out.push(format!(
                     "config key {k} is not declared by the plugin (it will not see it)"
                 ));
@@ -290,6 +346,65 @@ mod tests {
         };
         let narrowed = CapabilityGranter::new(&m, &op).effective();
         assert_eq!(narrowed.binary_commands, vec![vec!["version".to_string()]]);
+    }
+
+    fn plan_info_manifest() -> Manifest {
+        Manifest {
+            http_hosts: vec![HostPattern::parse("{plan-info}").unwrap()],
+            config_keys: vec![MUST_HAVE_CHECKSUM.into()],
+            ..manifest()
+        }
+    }
+
+    #[test]
+    fn declared_plan_info_is_granted_without_operator_configuration() {
+        let m = plan_info_manifest();
+        let g = CapabilityGranter::new(&m, &OperatorGrant::default()).effective();
+        assert!(g.egress.plan_info);
+        assert!(g.egress.allowed.is_empty(), "no static host comes with it");
+        assert!(!g.egress.is_empty());
+    }
+
+    #[test]
+    fn the_operator_can_refuse_plan_info() {
+        let m = plan_info_manifest();
+        let op = OperatorGrant {
+            refuse_plan_info: true,
+            ..Default::default()
+        };
+        let g = CapabilityGranter::new(&m, &op).effective();
+        assert!(!g.egress.plan_info);
+        assert!(
+            g.denied.iter().any(|d| d.contains("plan_info_hosts")),
+            "{:?}",
+            g.denied
+        );
+    }
+
+    #[test]
+    fn plan_info_is_not_granted_to_a_plugin_that_does_not_declare_it() {
+        let g = CapabilityGranter::new(&manifest(), &OperatorGrant::default()).effective();
+        assert!(!g.egress.plan_info);
+    }
+
+    #[test]
+    fn host_config_overrides_the_operator_for_declared_keys_only() {
+        let m = plan_info_manifest();
+        let mut op = OperatorGrant::default();
+        op.config.insert(MUST_HAVE_CHECKSUM.into(), "false".into());
+        let mut host = BTreeMap::new();
+        host.insert(MUST_HAVE_CHECKSUM.to_string(), "true".to_string());
+        let op = op.with_host_config(&host);
+        let granter = CapabilityGranter::new(&m, &op);
+        assert_eq!(granter.effective().config[MUST_HAVE_CHECKSUM], "true");
+        assert!(
+            granter
+                .unused_operator_entries()
+                .iter()
+                .any(|u| u.contains("set by the host"))
+        );
+        let undeclared = CapabilityGranter::new(&manifest(), &op).effective();
+        assert!(!undeclared.config.contains_key(MUST_HAVE_CHECKSUM));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::v0_1_0::{binary, host, types};
 use super::credentials::Credentials;
-use super::egress::{CheckedResolver, EgressError};
+use super::egress::{CheckedResolver, EgressError, PlanInfoHosts, Via};
 use super::grants::EffectiveGrant;
 use super::limits::{Limits, truncate_utf8};
 use super::state::KvState;
@@ -93,6 +93,15 @@ impl PluginContext {
     }
 }
 
+/// What one call may use beyond the plugin's standing grant.
+#[derive(Debug, Clone, Default)]
+pub struct CallScope {
+    /// Hooks only: the binary `run-new-binary` runs.
+    pub new_binary: Option<PathBuf>,
+    /// Resolvers granted `{plan-info}`: the hosts this call's plan names.
+    pub plan_hosts: PlanInfoHosts,
+}
+
 /// The data of one store = one plugin call.
 pub struct StoreData {
     wasi: WasiCtx,
@@ -101,12 +110,14 @@ pub struct StoreData {
     pub plugin: Arc<PluginContext>,
     /// Hooks only: the binary `run-new-binary` runs.
     pub new_binary: Option<PathBuf>,
+    /// Hosts of this call's plan info (empty unless `{plan-info}` is granted).
+    pub plan_hosts: PlanInfoHosts,
     pub stderr: MemoryOutputPipe,
     log_lines: usize,
 }
 
 impl StoreData {
-    pub fn new(plugin: Arc<PluginContext>, new_binary: Option<PathBuf>) -> Self {
+    pub fn new(plugin: Arc<PluginContext>, scope: CallScope) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let limits = wasmtime::StoreLimitsBuilder::new()
@@ -122,7 +133,8 @@ impl StoreData {
             table: ResourceTable::new(),
             limits,
             plugin,
-            new_binary,
+            new_binary: scope.new_binary,
+            plan_hosts: scope.plan_hosts,
             stderr,
             log_lines: 0,
         }
@@ -172,7 +184,7 @@ impl host::Host for StoreData {
 
     async fn http_request(&mut self, req: host::Request) -> Result<host::Response, types::Error> {
         let plugin = self.plugin.clone();
-        http_request(&plugin, req).await
+        http_request(&plugin, &self.plan_hosts, req).await
     }
 
     async fn read_file(&mut self, path: String) -> Result<Vec<u8>, types::Error> {
@@ -213,6 +225,7 @@ impl host::Host for StoreData {
 
 async fn http_request(
     plugin: &PluginContext,
+    plan_hosts: &PlanInfoHosts,
     req: host::Request,
 ) -> Result<host::Response, types::Error> {
     let url = url::Url::parse(&req.url)
@@ -222,11 +235,16 @@ async fn http_request(
             "HTTP to {url}: this plugin is granted no HTTP hosts"
         )));
     }
-    plugin
+    let (_, via) = plugin
         .grant
         .egress
-        .check_url(&url)
+        .check_url_for_call(&url, plan_hosts)
         .map_err(|e| plugin.deny(format!("HTTP to {url}: {e}")))?;
+    if via == Via::PlanInfo && !matches!(req.method, host::Method::Get | host::Method::Head) {
+        return Err(plugin.deny(format!(
+            "HTTP to {url}: a host named by the plan's info may only be read (GET, HEAD)"
+        )));
+    }
     let client = plugin.http_client().map_err(types::Error::Failed)?;
     let method = match req.method {
         host::Method::Get => reqwest::Method::GET,

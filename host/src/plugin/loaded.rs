@@ -20,10 +20,11 @@ use super::bindings::v0_1_0::{detector, hook, resolver, types};
 use super::cache::{ComponentCache, Origin};
 use super::contract::{Contract, read_contract};
 use super::credentials::Credentials;
+use super::egress::PlanInfoHosts;
 use super::engine::Runtime;
 use super::error::{PluginError, ReportedError};
 use super::grants::{CapabilityGranter, EffectiveGrant, OperatorGrant};
-use super::host_api::{PluginContext, StoreData};
+use super::host_api::{CallScope, PluginContext, StoreData};
 use super::limits::Limits;
 use super::manifest::{Manifest, PluginKind, RawManifest};
 use super::settings::PluginSettings;
@@ -96,6 +97,8 @@ pub struct LoadEnv {
     pub credentials: Arc<Credentials>,
     /// All `[plugins.<name>]` tables, to find settings by manifest name.
     pub settings_by_name: std::collections::BTreeMap<String, PluginSettings>,
+    /// Config values the host provides (see `grants::HOST_CONFIG_KEYS`).
+    pub host_config: std::collections::BTreeMap<String, String>,
 }
 
 /// A compiled, described plugin.
@@ -208,8 +211,9 @@ impl LoadedPlugin {
             .clone()
             .or_else(|| self.env.settings_by_name.get(&manifest.name).cloned())
             .unwrap_or_default();
-        let operator =
-            OperatorGrant::from_settings(&settings).map_err(|e| load_err(format!("{e:#}")))?;
+        let operator = OperatorGrant::from_settings(&settings)
+            .map_err(|e| load_err(format!("{e:#}")))?
+            .with_host_config(&self.env.host_config);
         let granter = CapabilityGranter::new(&manifest, &operator);
         let grant = granter.effective();
         let unused_grants = granter.unused_operator_entries();
@@ -256,8 +260,17 @@ impl LoadedPlugin {
                 arch: platform.arch.clone(),
             },
         );
+        // `{plan-info}`: this call, and only this call, may read the plan's hosts.
+        let scope = CallScope {
+            plan_hosts: if ready.ctx.grant.egress.plan_info {
+                PlanInfoHosts::from_info(&plan.info)
+            } else {
+                PlanInfoHosts::default()
+            },
+            ..CallScope::default()
+        };
         let pre = pre.clone();
-        let out = guarded(ready, None, move |store| {
+        let out = guarded(ready, scope, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
@@ -295,7 +308,7 @@ impl LoadedPlugin {
             current_upgrade: node.current_upgrade.clone(),
         };
         let pre = pre.clone();
-        let out = guarded(ready, None, move |store| {
+        let out = guarded(ready, CallScope::default(), move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
@@ -317,7 +330,7 @@ impl LoadedPlugin {
         };
         let line = line.to_string();
         let pre = pre.clone();
-        let plan = guarded(ready, None, move |store| {
+        let plan = guarded(ready, CallScope::default(), move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
@@ -372,7 +385,11 @@ impl LoadedPlugin {
         };
         let wit_plan = to_wit_plan(plan);
         let pre = pre.clone();
-        let out = guarded(ready, Some(new_binary.to_path_buf()), move |store| {
+        let scope = CallScope {
+            new_binary: Some(new_binary.to_path_buf()),
+            ..CallScope::default()
+        };
+        let out = guarded(ready, scope, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let hooks = instance.wasmvisor_plugin_hooks();
@@ -395,24 +412,24 @@ type CallFuture<'a, R> =
 /// can fail into a [`PluginError`] that names the plugin.
 async fn guarded<R>(
     ready: &Ready,
-    new_binary: Option<PathBuf>,
+    scope: CallScope,
     call: impl for<'s> FnOnce(&'s mut Store<StoreData>) -> CallFuture<'s, R>,
 ) -> Result<R, PluginError> {
     let runtime = Runtime::shared().map_err(|e| PluginError::Load {
         plugin: ready.manifest.name.clone(),
         reason: format!("{e:#}"),
     })?;
-    run_in_store(runtime, ready.ctx.clone(), new_binary, call).await
+    run_in_store(runtime, ready.ctx.clone(), scope, call).await
 }
 
 async fn run_in_store<R>(
     runtime: &'static Runtime,
     ctx: Arc<PluginContext>,
-    new_binary: Option<PathBuf>,
+    scope: CallScope,
     call: impl for<'s> FnOnce(&'s mut Store<StoreData>) -> CallFuture<'s, R>,
 ) -> Result<R, PluginError> {
     let limit = ctx.limits.call_timeout;
-    let mut store = Store::new(&runtime.engine, StoreData::new(ctx.clone(), new_binary));
+    let mut store = Store::new(&runtime.engine, StoreData::new(ctx.clone(), scope));
     store.limiter(|data| &mut data.limits);
     let started = Instant::now();
     // Every tick: yield to the async runtime (a busy plugin never starves the
@@ -482,7 +499,7 @@ async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawMani
     let m = match pre {
         KindPre::Detector(p) => {
             let p = p.clone();
-            run_in_store(runtime, ctx, None, move |s| {
+            run_in_store(runtime, ctx, CallScope::default(), move |s| {
                 Box::pin(async move {
                     p.instantiate_async(&mut *s)
                         .await?
@@ -495,7 +512,7 @@ async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawMani
         }
         KindPre::Resolver(p) => {
             let p = p.clone();
-            run_in_store(runtime, ctx, None, move |s| {
+            run_in_store(runtime, ctx, CallScope::default(), move |s| {
                 Box::pin(async move {
                     p.instantiate_async(&mut *s)
                         .await?
@@ -508,7 +525,7 @@ async fn call_describe(pre: &KindPre, ctx: Arc<PluginContext>) -> Result<RawMani
         }
         KindPre::Hook(p) => {
             let p = p.clone();
-            run_in_store(runtime, ctx, None, move |s| {
+            run_in_store(runtime, ctx, CallScope::default(), move |s| {
                 Box::pin(async move {
                     p.instantiate_async(&mut *s)
                         .await?

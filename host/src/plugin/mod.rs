@@ -50,6 +50,10 @@ pub use loaded::{LoadEnv, LoadedPlugin, NodeContext, Platform, PluginSource};
 pub use manifest::{Manifest, PluginKind};
 pub use settings::{PluginSettings, PluginsConfig};
 
+/// The bundled resolver for cosmovisor's plan `info`, loaded by default when
+/// downloads are allowed.
+pub const DEFAULT_RESOLVER: &str = "manifest-url";
+
 use crate::config::Config;
 use crate::install::{Artifact, InstallOptions};
 use crate::layout::Layout;
@@ -74,8 +78,11 @@ pub struct HostOptions {
 impl PluginHost {
     /// Loads the plugins named in the configuration (`[plugins.<name>]` tables with
     /// `path` or `bundled`, unless `enabled = false`) and by `--plugin` flags (`specs`:
-    /// a path to a `.wasm` file, or a bundled name). Nothing is compiled here; a pin
-    /// mismatch, an unknown contract or a missing file is an error naming the plugin.
+    /// a path to a `.wasm` file, or a bundled name). With
+    /// `DAEMON_ALLOW_DOWNLOAD_BINARIES`, the bundled [`DEFAULT_RESOLVER`] is added as
+    /// the last resolver (see [`PluginHost::default_resolver`]). Nothing is compiled
+    /// here; a pin mismatch, an unknown contract or a missing file is an error naming
+    /// the plugin.
     pub fn load(config: &Config, specs: &[String]) -> Result<PluginHost> {
         let mut plugins =
             PluginsConfig::from_table(&config.plugins).context("the [plugins] configuration")?;
@@ -86,12 +93,51 @@ impl PluginHost {
                 *path = config.home.join("cosmovisor").join(&*path);
             }
         }
+        plugins.host_config = grants::host_config(config);
         let opts = HostOptions {
             home: Some(config.home.clone()),
             daemon_name: config.name.clone(),
             cache: ComponentCache::under_home(&config.home),
         };
-        PluginHost::load_with(plugins, specs, opts)
+        let mut wanted = wanted_sources(&plugins, specs)?;
+        if let Some(default) = PluginHost::default_resolver(config, &plugins, &wanted) {
+            wanted.push(default);
+        }
+        PluginHost::from_sources(plugins, wanted, opts)
+    }
+
+    /// cosmovisor downloads from the plan's `info` whenever downloads are allowed; so
+    /// do we, with the bundled `manifest-url`, unless the operator already loads it
+    /// (under any table name, or with `--plugin`) or disables it with
+    /// `[plugins.manifest-url] enabled = false`. Its priority is the lowest possible
+    /// unless that table sets one, so configured resolvers are asked first.
+    fn default_resolver(
+        config: &Config,
+        plugins: &PluginsConfig,
+        wanted: &[(PluginSource, Option<PluginSettings>)],
+    ) -> Option<(PluginSource, Option<PluginSettings>)> {
+        if !config.allow_download_binaries {
+            return None;
+        }
+        let source = PluginSource::Bundled(bundled::get(DEFAULT_RESOLVER)?.0);
+        if wanted.iter().any(|(s, _)| *s == source) {
+            return None;
+        }
+        let table = plugins.plugins.get(DEFAULT_RESOLVER);
+        if table.is_some_and(|t| !t.enabled || t.path.is_some() || t.bundled.is_some()) {
+            // Disabled, or the operator's own `path`/`bundled` choice for that name.
+            return None;
+        }
+        let mut settings = table.cloned().unwrap_or_default();
+        let priority_set = config
+            .plugins
+            .get(DEFAULT_RESOLVER)
+            .and_then(|t| t.as_table())
+            .is_some_and(|t| t.contains_key("priority"));
+        if !priority_set {
+            settings.priority = i64::MIN;
+        }
+        Some((source, Some(settings)))
     }
 
     pub fn load_with(
@@ -99,35 +145,7 @@ impl PluginHost {
         specs: &[String],
         opts: HostOptions,
     ) -> Result<PluginHost> {
-        let mut wanted: Vec<(PluginSource, Option<PluginSettings>)> = Vec::new();
-        for (name, settings) in &config.plugins {
-            if !settings.enabled {
-                continue;
-            }
-            let source = match (&settings.path, &settings.bundled) {
-                (Some(path), _) => PluginSource::Path(path.clone()),
-                (None, Some(b)) => {
-                    bundled_source(b).with_context(|| format!("[plugins.{name}]"))?
-                }
-                (None, None) => continue,
-            };
-            wanted.push((source, Some(settings.clone())));
-        }
-        for spec in specs {
-            let source = source_of(spec)?;
-            if wanted.iter().any(|(s, _)| *s == source) {
-                continue;
-            }
-            let settings = config
-                .plugins
-                .values()
-                .find(|s| targets(s, &source))
-                .cloned();
-            if settings.as_ref().is_some_and(|s| !s.enabled) {
-                continue;
-            }
-            wanted.push((source, settings));
-        }
+        let wanted = wanted_sources(&config, specs)?;
         PluginHost::from_sources(config, wanted, opts)
     }
 
@@ -151,6 +169,7 @@ impl PluginHost {
             cache: opts.cache,
             credentials: Arc::new(config.credentials.clone()),
             settings_by_name: config.plugins.clone(),
+            host_config: config.host_config.clone(),
         });
         let mut plugins = Vec::new();
         let mut problems = Vec::new();
@@ -232,7 +251,7 @@ impl PluginHost {
             .enumerate()
         {
             match p.ready().await {
-                Ok(r) => resolvers.push((-r.settings.priority, order, p)),
+                Ok(r) => resolvers.push((std::cmp::Reverse(r.settings.priority), order, p)),
                 Err(e) => tracing::warn!("resolver skipped: {e}"),
             }
         }
@@ -247,7 +266,7 @@ impl PluginHost {
                 Ok(_) => tried.push(format!("{}: no artifact", p.label())),
                 Err(e) if e.is_not_applicable() => {
                     tracing::debug!("{e}");
-                    tried.push(format!("{}: not applicable", p.label()));
+                    tried.push(e.to_string());
                 }
                 Err(e) => {
                     tracing::warn!("{e}; trying the next resolver");
@@ -442,10 +461,11 @@ pub struct PluginBinarySource {
 
 impl PluginBinarySource {
     pub fn new(host: Arc<PluginHost>, config: &Config) -> Self {
+        // The installer enforces DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM on every artifact,
+        // whatever a resolver did (manifest-url also refuses such URLs itself).
         let install = InstallOptions {
-            must_have_checksum: config.download_must_have_checksum,
             authorizer: Some(host.authorizer()),
-            ..InstallOptions::default()
+            ..InstallOptions::for_config(config)
         };
         PluginBinarySource { host, install }
     }
@@ -475,6 +495,41 @@ impl BinarySource for PluginBinarySource {
             )
         })
     }
+}
+
+/// The plugins the configuration and the `--plugin` flags ask for, in load order.
+fn wanted_sources(
+    config: &PluginsConfig,
+    specs: &[String],
+) -> Result<Vec<(PluginSource, Option<PluginSettings>)>> {
+    let mut wanted: Vec<(PluginSource, Option<PluginSettings>)> = Vec::new();
+    for (name, settings) in &config.plugins {
+        if !settings.enabled {
+            continue;
+        }
+        let source = match (&settings.path, &settings.bundled) {
+            (Some(path), _) => PluginSource::Path(path.clone()),
+            (None, Some(b)) => bundled_source(b).with_context(|| format!("[plugins.{name}]"))?,
+            (None, None) => continue,
+        };
+        wanted.push((source, Some(settings.clone())));
+    }
+    for spec in specs {
+        let source = source_of(spec)?;
+        if wanted.iter().any(|(s, _)| *s == source) {
+            continue;
+        }
+        let settings = config
+            .plugins
+            .values()
+            .find(|s| targets(s, &source))
+            .cloned();
+        if settings.as_ref().is_some_and(|s| !s.enabled) {
+            continue;
+        }
+        wanted.push((source, settings));
+    }
+    Ok(wanted)
 }
 
 /// Whether a settings table names this source as its `path` or `bundled` plugin.

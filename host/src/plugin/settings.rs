@@ -14,6 +14,7 @@
 //! max_result_kib = 256
 //! poll_interval = "30s"          # detectors: override the manifest's interval
 //! binary_commands = [["version"]]  # hooks: narrow the declared commands
+//! plan_info_hosts = false        # refuse the dynamic `{plan-info}` grant (see egress.rs)
 //! [plugins.my-resolver.config]   # values the plugin reads with config-get
 //! bucket = "chain-binaries"
 //!
@@ -28,6 +29,9 @@
 //!
 //! `credentials` is reserved (no plugin may be named so). Unknown keys are errors:
 //! a typo in a security setting must not silently grant or deny something else.
+//! `{plan-info}` is a manifest entry, not an operator grant: it is granted to a
+//! plugin that declares it unless `plan_info_hosts = false`, so writing it in
+//! `hosts` (or in a credential rule) is an error rather than a silent no-op.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,7 +41,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::credentials::{CredentialKind, CredentialRule, Credentials, SecretSource, SigV4};
-use super::egress::parse_patterns;
+use super::egress::{PLAN_INFO, parse_patterns};
 use super::limits::LimitOverrides;
 
 /// Settings of one plugin, as the operator wrote them.
@@ -62,6 +66,8 @@ pub struct PluginSettings {
     pub memory_mib: Option<u64>,
     pub max_result_kib: Option<u64>,
     pub poll_interval: Option<String>,
+    /// `false` refuses `{plan-info}` (the hosts a plan's info names); unset = granted.
+    pub plan_info_hosts: Option<bool>,
 }
 
 fn enabled_by_default() -> bool {
@@ -159,6 +165,9 @@ pub struct PluginsConfig {
     /// By plugin name.
     pub plugins: BTreeMap<String, PluginSettings>,
     pub credentials: Credentials,
+    /// Config values the host provides to plugins that declare the key (not from
+    /// the table: set by the caller from the supervisor's configuration).
+    pub host_config: BTreeMap<String, String>,
 }
 
 impl PluginsConfig {
@@ -192,9 +201,15 @@ impl PluginsConfig {
             settings
                 .poll_interval()
                 .with_context(|| format!("[plugins.{key}]"))?;
-            parse_patterns(&settings.hosts)
+            let hosts = parse_patterns(&settings.hosts)
                 .map_err(anyhow::Error::new)
                 .with_context(|| format!("[plugins.{key}] hosts"))?;
+            if hosts.iter().any(|h| h.is_plan_info()) {
+                bail!(
+                    "[plugins.{key}] hosts: {PLAN_INFO} is not an operator grant; it is granted to plugins \
+                     that declare it (write `plan_info_hosts = false` to refuse it)"
+                );
+            }
             out.plugins.insert(key.clone(), settings);
         }
         Ok(out)
@@ -206,6 +221,9 @@ fn credential_rule(r: RawCredential) -> Result<CredentialRule> {
         bail!("`hosts` is empty: say which hosts get this credential");
     }
     let hosts = parse_patterns(&r.hosts)?;
+    if hosts.iter().any(|h| h.is_plan_info()) {
+        bail!("`hosts`: {PLAN_INFO} is not allowed in a credential rule; name the hosts");
+    }
     let bearer = secret("bearer", r.bearer_env, r.bearer_file)?;
     let kind = match (bearer, r.sigv4) {
         (Some(token), None) => CredentialKind::Bearer(token),
@@ -328,6 +346,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.credentials.rules.len(), 2);
         assert!(parse("[[plugins.credentials]]\nhosts = [\"a.com\"]\n").is_err());
+    }
+
+    #[test]
+    fn plan_info_is_not_an_operator_host_or_credential_host() {
+        let err = parse("[plugins.x]\nhosts = [\"{plan-info}\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("plan_info_hosts"), "{err:#}");
+        let err = parse("[[plugins.credentials]]\nhosts = [\"{plan-info}\"]\nbearer_env = \"T\"\n")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("credential rule"), "{err:#}");
+        let ok = parse("[plugins.x]\nplan_info_hosts = false\n").unwrap();
+        assert_eq!(ok.plugins["x"].plan_info_hosts, Some(false));
     }
 
     #[test]
