@@ -201,15 +201,16 @@ impl Home {
     /// A host with the bundled plugin granted loopback, configured by `config`
     /// (lines of `[plugins.github-releases.config]`) plus `extra` TOML.
     fn host(&self, api: &Server, config: &str, extra: &str) -> PluginHost {
-        let text = format!(
-            "[plugins.github-releases]\nbundled = \"github-releases\"\nhosts = [\"127.0.0.1\"]\n\
-             [plugins.github-releases.config]\nrepo = \"{REPO}\"\napi_base = \"{}\"\n{config}\n{extra}",
-            api.url("")
-        );
-        let doc: toml::Table = toml::from_str(&text).unwrap();
-        let table = doc["plugins"].as_table().unwrap().clone();
+        self.load(settings(
+            api,
+            &format!("repo = \"{REPO}\"\n{config}"),
+            extra,
+        ))
+    }
+
+    fn load(&self, config: PluginsConfig) -> PluginHost {
         PluginHost::load_with(
-            PluginsConfig::from_table(&table).unwrap(),
+            config,
             &[],
             HostOptions {
                 home: Some(self.path().to_path_buf()),
@@ -219,6 +220,17 @@ impl Home {
         )
         .unwrap()
     }
+}
+
+/// The `[plugins]` configuration: the plugin, loopback granted, `api_base` = `api`.
+fn settings(api: &Server, config: &str, extra: &str) -> PluginsConfig {
+    let text = format!(
+        "[plugins.github-releases]\nbundled = \"github-releases\"\nhosts = [\"127.0.0.1\"]\n\
+         [plugins.github-releases.config]\napi_base = \"{}\"\n{config}\n{extra}",
+        api.url("")
+    );
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    PluginsConfig::from_table(doc["plugins"].as_table().unwrap()).unwrap()
 }
 
 fn plan(name: &str) -> Plan {
@@ -557,6 +569,30 @@ async fn an_asset_without_a_checksum_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn the_supervisors_must_have_checksum_overrides_allow_missing_checksum() {
+    let dl = Server::start(|_| Reply::not_found());
+    let api = api_with(&dl, unchecked_assets);
+    let home = Home::new();
+    let mut config = settings(
+        &api,
+        &format!("repo = \"{REPO}\"\n{TEMPLATE}\nallow_missing_checksum = true"),
+        "",
+    );
+    // What the supervisor passes when DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM is on.
+    config
+        .host_config
+        .insert("must-have-checksum".into(), "true".into());
+    let err = reported(resolve(&home.load(config), "v2.0.1").await);
+    let ReportedError::InvalidInput(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_checksum_file_that_cannot_be_fetched_is_an_error_not_a_missing_checksum() {
     let dl = Server::start(|_| Reply {
         status: 500,
@@ -635,23 +671,11 @@ async fn bad_settings_are_one_clear_error_before_any_request() {
             "{config}: {err}"
         );
     }
-    // `repo` replaced by a value that is not owner/name.
-    let text = format!(
-        "[plugins.github-releases]\nbundled = \"github-releases\"\nhosts = [\"127.0.0.1\"]\n\
-         [plugins.github-releases.config]\nrepo = \"acme\"\napi_base = \"{}\"\n",
-        api.url("")
-    );
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let host = PluginHost::load_with(
-        PluginsConfig::from_table(doc["plugins"].as_table().unwrap()).unwrap(),
-        &[],
-        HostOptions {
-            home: Some(home.path().to_path_buf()),
-            daemon_name: "chaind".into(),
-            cache: ComponentCache::under_home(home.path()),
-        },
-    )
-    .unwrap();
+    // `repo` missing, then not owner/name.
+    let host = home.load(settings(&api, "", ""));
+    let err = reported(resolve(&host, "v2.0.1").await);
+    assert!(err.to_string().contains("repo is not set"), "{err}");
+    let host = home.load(settings(&api, "repo = \"acme\"", ""));
     let err = reported(resolve(&host, "v2.0.1").await);
     assert!(err.to_string().contains("not \"owner/name\""), "{err}");
     assert!(api.seen().is_empty(), "no request with a bad setting");

@@ -59,6 +59,15 @@ impl Resolver for GithubReleases {
         let mut artifact = Artifact::new(asset.browser_download_url.clone());
         match found {
             Some(sum) => artifact.checksum = Some(sum),
+            None if settings.allow_missing_checksum && settings.must_have_checksum => {
+                return Err(Error::InvalidInput(format!(
+                    "{} of release {tag} in {} has no checksum ({}), and the supervisor requires one \
+                     (DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM), whatever allow_missing_checksum says",
+                    asset.name,
+                    settings.repo,
+                    checksum::SEARCHED
+                )));
+            }
             None if settings.allow_missing_checksum => host::warn(&format!(
                 "{} of release {tag} in {} has no checksum; allowed by allow_missing_checksum, it will be installed unverified",
                 asset.name, settings.repo

@@ -9,6 +9,8 @@ pub const TAG_TEMPLATE: &str = "tag_template";
 pub const ASSET_TEMPLATE: &str = "asset_template";
 pub const API_BASE: &str = "api_base";
 pub const ALLOW_MISSING_CHECKSUM: &str = "allow_missing_checksum";
+/// Set by the host (not the operator's table) from `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`.
+pub const MUST_HAVE_CHECKSUM: &str = "must-have-checksum";
 
 /// Every key this plugin reads (declared in its manifest).
 pub const KEYS: &[&str] = &[
@@ -17,6 +19,7 @@ pub const KEYS: &[&str] = &[
     ASSET_TEMPLATE,
     API_BASE,
     ALLOW_MISSING_CHECKSUM,
+    MUST_HAVE_CHECKSUM,
 ];
 
 pub struct Settings {
@@ -28,6 +31,9 @@ pub struct Settings {
     /// Without a trailing slash.
     pub api_base: String,
     pub allow_missing_checksum: bool,
+    /// The supervisor refuses unverified downloads: `allow_missing_checksum` cannot
+    /// override that, and saying so here is clearer than the installer's refusal.
+    pub must_have_checksum: bool,
 }
 
 impl Settings {
@@ -50,6 +56,7 @@ impl Settings {
             asset_template: config_get(ASSET_TEMPLATE).filter(|t| !t.trim().is_empty()),
             api_base,
             allow_missing_checksum: flag(ALLOW_MISSING_CHECKSUM)?,
+            must_have_checksum: flag(MUST_HAVE_CHECKSUM)?,
         })
     }
 }
