@@ -26,7 +26,9 @@ impl Resolver for GithubReleases {
             env!("CARGO_PKG_VERSION"),
             PluginKind::Resolver,
         )
-        .description("the plan's binary from a GitHub (Enterprise) release asset")
+        .description(
+            "the plan's binary from a GitHub release asset (tag and asset name from templates)",
+        )
         // GitHub's API, its download host and the hosts downloads redirect to.
         // Loopback is declared for a local mirror, proxy or tunnel (and the tests):
         // like every host, it is used only when the operator grants it.
