@@ -419,7 +419,16 @@ async fn inspect(opened: &Opened, out: &mut dyn Write) -> Result<ExitCode> {
     writeln!(
         out,
         "  http hosts:      {}",
-        list(g.egress.allowed.iter().map(|h| h.to_string()).collect())
+        list(
+            g.egress
+                .allowed
+                .iter()
+                .map(|h| h.to_string())
+                .chain(g.egress.plan_info.then(|| {
+                    "{plan-info} (the hosts the plan's info names, read-only)".to_string()
+                }))
+                .collect()
+        )
     )?;
     writeln!(out, "  files:           {}", list(g.files.clone()))?;
     writeln!(
