@@ -478,3 +478,71 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, max: us
     truncate_utf8(&mut text, max);
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::egress::Egress;
+
+    /// A plugin granted only `{plan-info}`, as manifest-url is.
+    fn plan_info_plugin() -> PluginContext {
+        let grant = EffectiveGrant {
+            egress: Egress {
+                plan_info: true,
+                ..Egress::default()
+            },
+            ..EffectiveGrant::default()
+        };
+        PluginContext::new(
+            "p".into(),
+            grant,
+            Limits::default(),
+            None,
+            Arc::new(Credentials::default()),
+        )
+    }
+
+    fn request(method: host::Method, url: &str) -> host::Request {
+        host::Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Some(b"secret".to_vec()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plan_info_host_may_not_be_written_to() {
+        let plugin = plan_info_plugin();
+        let hosts = PlanInfoHosts::from_info("https://dl.example.com/plan.json");
+        for method in [host::Method::Post, host::Method::Put] {
+            let err = http_request(
+                &plugin,
+                &hosts,
+                request(method, "https://dl.example.com/upload"),
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(&err, types::Error::Denied(m) if m.contains("may only be read")),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_plans_hosts_a_plan_info_plugin_reaches_nothing() {
+        let plugin = plan_info_plugin();
+        let err = http_request(
+            &plugin,
+            &PlanInfoHosts::default(),
+            request(host::Method::Get, "https://dl.example.com/plan.json"),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, types::Error::Denied(m) if m.contains("not granted")),
+            "{err:?}"
+        );
+    }
+}
