@@ -4,7 +4,8 @@
 //! of after a full pass over the tree: with a cold cache that pass costs about as
 //! much as reflinking every file. Big files jump the line, because on a plain copy a
 //! big database file found late would otherwise be copied alone at the end while
-//! the other threads idle.
+//! the other threads idle. The list is bounded, so a tree of millions of files
+//! does not sit in memory at once: the walk waits for the copiers when it is full.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -13,11 +14,22 @@ use super::walk::Entry;
 
 /// Files at least this big go to the front.
 const BIG: u64 = 16 << 20;
+/// Entries queued at most (a few hundred bytes each).
+const CAPACITY: usize = 1 << 16;
 
-#[derive(Default)]
 pub struct Queue {
     state: Mutex<State>,
+    /// Signalled when an entry arrives or the queue closes.
     ready: Condvar,
+    /// Signalled when an entry leaves or the queue closes.
+    room: Condvar,
+    capacity: usize,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
 }
 
 #[derive(Default)]
@@ -28,9 +40,25 @@ struct State {
 }
 
 impl Queue {
-    /// Adds an entry; false once the queue is closed (a copy failed: stop walking).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Adds an entry, waiting while the queue is full; false once the queue is
+    /// closed (a copy failed: stop walking).
     pub fn push(&self, entry: Entry) -> bool {
         let mut state = self.lock();
+        while !state.closed && state.big.len() + state.small.len() >= self.capacity {
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
         if state.closed {
             return false;
         }
@@ -47,6 +75,7 @@ impl Queue {
     pub fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// Drops what is queued and closes: after a failure nothing more is copied.
@@ -56,6 +85,7 @@ impl Queue {
         state.small.clear();
         state.closed = true;
         self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// The next entry, waiting for the walk if need be; `None` once closed and empty.
@@ -63,6 +93,7 @@ impl Queue {
         let mut state = self.lock();
         loop {
             if let Some(entry) = state.big.pop_front().or_else(|| state.small.pop_front()) {
+                self.room.notify_one();
                 return Some(entry);
             }
             if state.closed {
@@ -127,5 +158,32 @@ mod tests {
             assert!(r.is_none() || r == Some(PathBuf::from("dropped")));
             assert!(q.pop().is_none());
         });
+    }
+
+    #[test]
+    fn a_full_queue_holds_the_walk_until_a_copier_takes_one() {
+        let d = tempfile::tempdir().unwrap();
+        let q = Queue::with_capacity(1);
+        assert!(q.push(entry(d.path(), "first", 1)));
+        let second = entry(d.path(), "second", 1);
+        let pushed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(q.push(second));
+                pushed.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(
+                !pushed.load(std::sync::atomic::Ordering::SeqCst),
+                "a full queue took more"
+            );
+            assert_eq!(q.pop().map(|e| e.rel), Some(PathBuf::from("first")));
+        });
+        assert!(pushed.load(std::sync::atomic::Ordering::SeqCst));
+        q.abort();
+        assert!(
+            !q.push(entry(d.path(), "after", 1)),
+            "a closed queue refuses entries"
+        );
     }
 }
