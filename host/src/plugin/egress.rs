@@ -26,7 +26,15 @@
 //! JSON — exact host and port, nothing wider. Those hosts may be read (GET, HEAD),
 //! never written to, and the special-address rule above still applies to them: a
 //! plan naming `127.0.0.1` reaches it only if the operator grants `127.0.0.1`.
-//! A bare `*` stays an error: `{plan-info}` is the only dynamic form.
+//!
+//! The dynamic entry `{operator-hosts}` (manifest only) means "exactly the hosts the
+//! operator lists in `hosts`, as written". A webhook or a GitHub Enterprise server
+//! lives on a host only the operator knows; without this entry a plugin could only
+//! declare a fixed list, and the operator could narrow it but never name their own.
+//! Nothing is reachable through it until the operator writes a host, and the
+//! special-address rule still applies.
+//! A bare `*` stays an error: `{plan-info}` and `{operator-hosts}` are the only
+//! dynamic forms.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,10 +58,14 @@ enum HostMatch {
     Ip(IpAddr),
     /// `{plan-info}`: stands for the hosts of the plan's info URLs (see the module doc).
     PlanInfo,
+    /// `{operator-hosts}`: stands for the hosts the operator lists (see the module doc).
+    OperatorHosts,
 }
 
 /// The manifest entry that asks for the plan's info hosts.
 pub const PLAN_INFO: &str = "{plan-info}";
+/// The manifest entry that asks for whatever hosts the operator lists.
+pub const OPERATOR_HOSTS: &str = "{operator-hosts}";
 
 /// Why a pattern or a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +91,12 @@ impl HostPattern {
         if t == PLAN_INFO {
             return Ok(HostPattern {
                 host: HostMatch::PlanInfo,
+                port: None,
+            });
+        }
+        if t == OPERATOR_HOSTS {
+            return Ok(HostPattern {
+                host: HostMatch::OperatorHosts,
                 port: None,
             });
         }
@@ -146,13 +164,23 @@ impl HostPattern {
             }
             HostMatch::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
             // Never a destination by itself: the host expands it per call.
-            HostMatch::PlanInfo => false,
+            HostMatch::PlanInfo | HostMatch::OperatorHosts => false,
         }
     }
 
     /// Whether this is the dynamic `{plan-info}` entry.
     pub fn is_plan_info(&self) -> bool {
         matches!(self.host, HostMatch::PlanInfo)
+    }
+
+    /// Whether this is the dynamic `{operator-hosts}` entry.
+    pub fn is_operator_hosts(&self) -> bool {
+        matches!(self.host, HostMatch::OperatorHosts)
+    }
+
+    /// Whether this is a dynamic entry (only a manifest may declare one).
+    pub fn is_dynamic(&self) -> bool {
+        self.is_plan_info() || self.is_operator_hosts()
     }
 
     /// Whether this pattern is an IP address rather than a name.
@@ -210,6 +238,7 @@ impl fmt::Display for HostPattern {
             (HostMatch::Ip(IpAddr::V6(ip)), Some(p)) => write!(f, "[{ip}]:{p}"),
             (HostMatch::Ip(ip), Some(p)) => write!(f, "{ip}:{p}"),
             (HostMatch::PlanInfo, _) => f.write_str(PLAN_INFO),
+            (HostMatch::OperatorHosts, _) => f.write_str(OPERATOR_HOSTS),
         }
     }
 }
@@ -601,7 +630,10 @@ mod tests {
         assert!(p.is_plan_info());
         assert_eq!(p.to_string(), "{plan-info}");
         assert!(!p.matches("example.com", 443));
-        for bad in ["*", "{plan}", "{plan-info}.com", "{*}"] {
+        let o = HostPattern::parse("{operator-hosts}").unwrap();
+        assert!(o.is_operator_hosts() && o.is_dynamic() && !o.matches("example.com", 443));
+        assert_eq!(o.to_string(), "{operator-hosts}");
+        for bad in ["*", "{plan}", "{plan-info}.com", "{*}", "{operator}"] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }

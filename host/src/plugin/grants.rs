@@ -11,6 +11,9 @@
 //!   destinations are chosen by the chain's plan, not by the plugin, they are the
 //!   same ones the host downloads from when `DAEMON_ALLOW_DOWNLOAD_BINARIES` is on,
 //!   and cosmovisor operators configure no hosts. They are read-only (GET, HEAD).
+//! - `{operator-hosts}` (declared in `http-hosts`): every host the operator lists in
+//!   `hosts`, as written — for plugins whose destination only the operator knows
+//!   (a webhook URL, a GitHub Enterprise server). Nothing until the operator lists one.
 //! - Config keys: a value reaches the plugin only when the key is declared and the
 //!   operator set it. Host-provided keys ([`HOST_CONFIG_KEYS`], e.g.
 //!   `must-have-checksum` from `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`) are set by the
@@ -126,6 +129,11 @@ impl<'a> CapabilityGranter<'a> {
             .cloned()
     }
 
+    /// `{operator-hosts}`: the operator's own host list, as written.
+    pub fn grant_operator_hosts(&self) -> Vec<HostPattern> {
+        self.operator.hosts.clone()
+    }
+
     pub fn grant_plan_info(&self) -> bool {
         !self.operator.refuse_plan_info
     }
@@ -158,6 +166,20 @@ impl<'a> CapabilityGranter<'a> {
                     g.denied.push(format!(
                         "http host {declared}: refused by `plan_info_hosts = false` in [plugins.{name}]"
                     ));
+                }
+                continue;
+            }
+            if declared.is_operator_hosts() {
+                let granted = self.grant_operator_hosts();
+                if granted.is_empty() {
+                    g.denied.push(format!(
+                        "http host {declared}: the operator lists no host (add them to `hosts` in [plugins.{name}])"
+                    ));
+                }
+                for p in granted {
+                    if !g.egress.allowed.contains(&p) {
+                        g.egress.allowed.push(p);
+                    }
                 }
                 continue;
             }
@@ -209,7 +231,7 @@ impl<'a> CapabilityGranter<'a> {
                 .declared
                 .http_hosts
                 .iter()
-                .any(|d| d.is_within(h) || h.is_within(d));
+                .any(|d| d.is_operator_hosts() || d.is_within(h) || h.is_within(d));
             if !used && !h.is_address() {
                 out.push(format!("host {h} is not declared by the plugin"));
             }
@@ -270,6 +292,28 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn operator_hosts_grants_exactly_what_the_operator_lists() {
+        let mut m = manifest();
+        m.http_hosts = vec![HostPattern::parse("{operator-hosts}").unwrap()];
+        let none = CapabilityGranter::new(&m, &OperatorGrant::default()).effective();
+        assert!(none.egress.allowed.is_empty());
+        assert!(
+            none.denied[0].contains("lists no host"),
+            "{:?}",
+            none.denied
+        );
+        let op = operator(&["hooks.example.net", "10.0.0.7:8080"], &[]);
+        let g = CapabilityGranter::new(&m, &op).effective();
+        let allowed: Vec<String> = g.egress.allowed.iter().map(|h| h.to_string()).collect();
+        assert_eq!(allowed, ["hooks.example.net", "10.0.0.7:8080"]);
+        assert!(
+            CapabilityGranter::new(&m, &op)
+                .unused_operator_entries()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::credentials::{CredentialKind, CredentialRule, Credentials, SecretSource, SigV4};
-use super::egress::{PLAN_INFO, parse_patterns};
+use super::egress::{OPERATOR_HOSTS, PLAN_INFO, parse_patterns};
 use super::limits::LimitOverrides;
 
 /// Settings of one plugin, as the operator wrote them.
@@ -210,6 +210,11 @@ impl PluginsConfig {
                      that declare it (write `plan_info_hosts = false` to refuse it)"
                 );
             }
+            if hosts.iter().any(|h| h.is_operator_hosts()) {
+                bail!(
+                    "[plugins.{key}] hosts: {OPERATOR_HOSTS} is not an operator grant; list the hosts themselves"
+                );
+            }
             out.plugins.insert(key.clone(), settings);
         }
         Ok(out)
@@ -221,8 +226,10 @@ fn credential_rule(r: RawCredential) -> Result<CredentialRule> {
         bail!("`hosts` is empty: say which hosts get this credential");
     }
     let hosts = parse_patterns(&r.hosts)?;
-    if hosts.iter().any(|h| h.is_plan_info()) {
-        bail!("`hosts`: {PLAN_INFO} is not allowed in a credential rule; name the hosts");
+    if hosts.iter().any(|h| h.is_dynamic()) {
+        bail!(
+            "`hosts`: {PLAN_INFO} and {OPERATOR_HOSTS} are not allowed in a credential rule; name the hosts"
+        );
     }
     let bearer = secret("bearer", r.bearer_env, r.bearer_file)?;
     let kind = match (bearer, r.sigv4) {

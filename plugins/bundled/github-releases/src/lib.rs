@@ -36,8 +36,8 @@ impl Resolver for GithubReleases {
             "api.github.com",
             "github.com",
             "*.githubusercontent.com",
-            "127.0.0.1",
-            "[::1]",
+            // GitHub Enterprise, a mirror or a local proxy: whatever the operator lists.
+            "{operator-hosts}",
         ])
         .config_keys(settings::KEYS)
     }

@@ -27,21 +27,9 @@ impl Hook for Webhook {
         Manifest::new("webhook", env!("CARGO_PKG_VERSION"), PluginKind::Hook)
             .description("POSTs a JSON event to a configured URL before and after each switch")
             .config_keys(&["url", "events", "fail_upgrade_on_error"])
-            // A manifest cannot say "the operator's URL": it lists the destinations
-            // this plugin may ever use, and the operator grants some of them in
-            // `hosts`. Local relays and the common chat/alert endpoints.
-            .http_hosts(&[
-                "127.0.0.1",
-                "[::1]",
-                "localhost",
-                "hooks.slack.com",
-                "discord.com",
-                "discordapp.com",
-                "*.webhook.office.com",
-                "api.telegram.org",
-                "events.pagerduty.com",
-                "ntfy.sh",
-            ])
+            // The destination is the operator's: `{operator-hosts}` grants exactly the
+            // hosts listed in `hosts` of [plugins.webhook], nothing before that.
+            .http_hosts(&["{operator-hosts}"])
     }
 
     fn pre_upgrade(plan: Plan, ctx: HookContext) -> Result<(), Error> {
