@@ -25,6 +25,7 @@
 set -euo pipefail
 
 size_gib=2
+small_files=16000
 runs=3
 work=${BACKUP_BENCH_WORKDIR:-/var/tmp/wasmvisor-backup-bench}
 loop=1
@@ -32,6 +33,7 @@ keep_tree=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-gib) size_gib=$2; shift 2 ;;
+        --small-files) small_files=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --workdir) work=$2; shift 2 ;;
         --no-loop) loop=0; shift ;;
@@ -91,12 +93,14 @@ settle() {
 # ---- the tree ----------------------------------------------------------------
 # A node's data: a few big database files, thousands of small LevelDB/PebbleDB
 # tables (.sst/.ldb) in several databases, nested snapshot chunks, the WAL, small
-# state files. About 60% of the bytes in 3 big files, the rest in ~16k small ones.
+# state files. About 60% of the bytes in 3 big files, the rest in --small-files small
+# ones (default 16000, ~50 KiB each: the per-file worst case; a LevelDB node with its
+# default 2 MiB tables has a few hundred to a few thousand: try --small-files 2000).
 make_tree() {
     local data=$1
-    python3 - "$data" "$size_gib" <<'PY'
+    python3 - "$data" "$size_gib" "$small_files" <<'PY'
 import os, random, sys
-data, gib = sys.argv[1], float(sys.argv[2])
+data, gib, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 total = int(gib * (1 << 30))
 rng = random.Random(7)
 def write(path, size, mode=0o644):
@@ -117,7 +121,6 @@ for name, share in big:
 small_budget = total - done
 dbs = [("application.db", ".sst", 0.38), ("blockstore.db", ".ldb", 0.25), ("state.db", ".ldb", 0.12),
        ("tx_index.db", ".ldb", 0.12), ("evidence.db", ".ldb", 0.03)]
-count = 16000
 avg = small_budget * 0.9 / count
 for db, ext, share in dbs:
     for i in range(int(count * share)):
