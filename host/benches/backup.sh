@@ -3,7 +3,7 @@
 # measured in the same run, on the machine's own filesystem and then (where loop
 # mounts are allowed) on loop-mounted XFS (reflink=1) and btrfs images.
 #
-#   host/benches/backup.sh [--size-gib N] [--runs N] [--workdir DIR] [--no-loop] [--keep-tree]
+#   host/benches/backup.sh [--size-gib N] [--small-files N] [--runs N] [--workdir DIR] [--no-loop] [--keep-tree]
 #
 # Targets: on the plain filesystem, wasmvisor ≤ 1.1 × `cp -a`; on a reflink-capable
 # one, ≥ 20 × faster than a byte-for-byte `cp -a` (`--reflink=never`). Note that
