@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -85,6 +86,17 @@ impl FileWatcher {
     }
 }
 
+/// Whether an event may mean new content. Opening and reading the file are events
+/// too (notify subscribes to them): counting those, the supervisor's own read of the
+/// file would wake it again, forever.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(access) => *access == AccessKind::Close(AccessMode::Write),
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
 fn start_inotify(file: &Path, tx: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
     let dir = file
         .parent()
@@ -96,10 +108,13 @@ fn start_inotify(file: &Path, tx: mpsc::UnboundedSender<()>) -> Result<notify::R
         .to_owned();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let relevant = match &res {
-            Ok(ev) => ev
-                .paths
-                .iter()
-                .any(|p| p.file_name() == Some(name.as_os_str())),
+            Ok(ev) => {
+                is_change(&ev.kind)
+                    && ev
+                        .paths
+                        .iter()
+                        .any(|p| p.file_name() == Some(name.as_os_str()))
+            }
             // An error (e.g. queue overflow) may hide our event: look again.
             Err(_) => true,
         };
@@ -139,6 +154,29 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn inotify_notices_a_new_file_quickly() {
         sees_a_write(true, Duration::from_millis(250)).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn reading_the_file_does_not_wake_the_watcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upgrade-info.json");
+        std::fs::write(&file, "{}").unwrap();
+        let mut w = FileWatcher::new(&file, Duration::from_millis(100), true).unwrap();
+        let reader = {
+            let file = file.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let _ = std::fs::read(&file).unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let woke = tokio::time::timeout(Duration::from_millis(400), w.changed()).await;
+        assert!(
+            woke.is_err(),
+            "opening and reading the file woke the watcher"
+        );
+        reader.await.unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]
