@@ -76,3 +76,71 @@ fn run_version_with_a_log_plugin_still_prints_exactly_the_apps_output() {
     assert_eq!(done.exit, Exit::Code(0), "{done:#?}");
     assert_eq!(done.stdout, "v1\n", "{done:#?}");
 }
+
+/// Runs `cmd` with stdout read slowly (as a busy journald or a slow terminal
+/// would), returning everything it wrote. The slow reader keeps the supervisor's
+/// copy of the node's output behind the node, so nothing may be lost at its exit.
+fn slowly_read_stdout(mut cmd: std::process::Command) -> (Option<i32>, Vec<u8>) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start wasmvisor");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return all,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    let status = child.wait().expect("wait for wasmvisor");
+    (status.code(), reader.join().expect("reader thread"))
+}
+
+/// Installs a node that prints 30000 numbered lines and exits at once (like a
+/// node dying with a long panic trace); returns what it prints.
+fn chatty_node(home: &TestHome) -> Vec<u8> {
+    let bin = home.cosmovisor().join("genesis/bin/fake-chaind");
+    std::fs::write(&bin, "#!/bin/sh\nseq 1 30000\n").expect("write the node script");
+    (1..=30000)
+        .flat_map(|n| format!("{n}\n").into_bytes())
+        .collect()
+}
+
+fn assert_all_passed_on(expected: &[u8], out: &[u8]) {
+    assert!(
+        out == expected,
+        "the node wrote {} bytes, wasmvisor passed on {} (last line {:?})",
+        expected.len(),
+        out.len(),
+        String::from_utf8_lossy(out.rsplit(|b| *b == b'\n').nth(1).unwrap_or_default())
+    );
+}
+
+#[test]
+fn a_nodes_output_reaches_a_slow_reader_complete() {
+    // The control: stdout inherited, no copy in between.
+    let home = TestHome::new(Chain::default());
+    let expected = chatty_node(&home);
+    let (code, out) = slowly_read_stdout(home.command(["run", "anything"]));
+    assert_eq!(code, Some(0));
+    assert_all_passed_on(&expected, &out);
+}
+
+#[test]
+fn a_tapped_nodes_last_output_is_not_lost_when_it_exits() {
+    // With a log plugin the output goes through wasmvisor, which must finish
+    // copying it before it acts on the exit (or exits itself).
+    let home = TestHome::new(Chain::default());
+    let expected = chatty_node(&home);
+    let cmd = home.command(["run", "--plugin", "log-scanner", "anything"]);
+    let (code, out) = slowly_read_stdout(cmd);
+    assert_eq!(code, Some(0));
+    assert_all_passed_on(&expected, &out);
+}
