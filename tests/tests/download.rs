@@ -288,3 +288,46 @@ fn must_have_checksum_also_applies_to_the_plans_binary_urls() {
     home.assert_current("genesis");
     assert!(!installed(&home).exists());
 }
+
+#[test]
+fn a_supervisor_killed_mid_download_leaves_no_binary_and_the_next_start_completes() {
+    let mut home = TestHome::new(Chain::default());
+    let (v2, archive) = v2_tarball(&home);
+    let checksum = sha256_checksum(&archive);
+    let total = archive.len() as u64;
+    let server = serve(&[("/v2.tar.gz", archive)]);
+    server.throttle(std::time::Duration::from_millis(100));
+    let url = format!("{}?checksum={checksum}", server.url("/v2.tar.gz"));
+    home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+
+    let mut wv = home.start(&[]);
+    wasmvisor_e2e::wait_until(
+        "the download to be under way",
+        TIMEOUT,
+        || server.bytes_sent() > 512 * 1024,
+        || home.describe(&wv),
+    );
+    assert!(
+        server.bytes_sent() < total,
+        "the download must still be running"
+    );
+    wv.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(wv.wait_exit(TIMEOUT), Exit::Signal(libc::SIGKILL));
+    home.assert_current("genesis");
+    assert!(
+        !installed(&home).exists(),
+        "a half-downloaded binary must never be in place"
+    );
+
+    server.throttle(std::time::Duration::ZERO);
+    let wv = home.start(&[]);
+    home.wait_for_blocks_by("v2", 5, &wv);
+    home.assert_current("upgrades/v2");
+    assert_eq!(std::fs::read(installed(&home)).expect("installed"), v2);
+    let leftovers: Vec<String> = tree(&home.cosmovisor().join("upgrades"))
+        .into_iter()
+        .filter(|p| p.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
