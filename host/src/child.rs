@@ -22,7 +22,13 @@ use crate::log_tap::{LineSink, Pipe, own_stream, spawn_copier};
 pub struct NodeProcess {
     child: tokio::process::Child,
     pid: Pid,
+    /// Threads copying a tapped node's output; they end at the pipes' end-of-file.
+    copiers: Vec<std::thread::JoinHandle<()>>,
 }
+
+/// How long, after the node exited, its output may take to drain. Only a process
+/// the node left behind that still holds its stdout can make it wait that long.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
 impl NodeProcess {
     /// Starts `bin` with `args`, stdio inherited.
@@ -71,14 +77,19 @@ impl NodeProcess {
         let child = tokio::process::Command::from(cmd)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        for (from, to, sink, max_line) in copiers {
-            spawn_copier(from, to, sink, max_line)?;
-        }
+        let copiers = copiers
+            .into_iter()
+            .map(|(from, to, sink, max_line)| spawn_copier(from, to, sink, max_line))
+            .collect::<Result<Vec<_>>>()?;
         let pid = child
             .id()
             .map(|p| Pid::from_raw(p as i32))
             .context("the node exited at once")?;
-        Ok(NodeProcess { child, pid })
+        Ok(NodeProcess {
+            child,
+            pid,
+            copiers,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -91,8 +102,28 @@ impl NodeProcess {
     }
 
     /// Waits for the node to exit.
+    /// Waits for the node to exit and, for a tapped node, for its last output to be
+    /// copied out, so nothing the node wrote is lost when the supervisor acts next.
     pub async fn wait(&mut self) -> Result<ExitStatus> {
-        self.child.wait().await.context("waiting for the node")
+        let status = self.child.wait().await.context("waiting for the node")?;
+        self.drain_output().await;
+        Ok(status)
+    }
+
+    async fn drain_output(&mut self) {
+        let deadline = tokio::time::Instant::now() + OUTPUT_DRAIN;
+        while self.copiers.iter().any(|t| !t.is_finished()) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "the node's output is still open after it exited (a process it left behind?); not waiting for it"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for t in self.copiers.drain(..) {
+            let _ = t.join();
+        }
     }
 
     /// Stops the node: with no grace, SIGKILL at once (cosmovisor's default); with a
