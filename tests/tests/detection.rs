@@ -151,7 +151,7 @@ fn add_upgrade_with_a_height_stages_the_plan_until_the_node_reaches_it() {
 }
 
 #[test]
-fn a_staged_plan_is_not_carried_out_early_after_a_supervisor_restart() {
+fn a_staged_plan_survives_a_supervisor_restart_and_is_carried_out_at_its_height() {
     let mut home = TestHome::new(Chain::default());
     home.install_upgrade("v2", "v2");
     let mut first = home.start(&[]);
