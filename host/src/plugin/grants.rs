@@ -169,24 +169,20 @@ impl<'a> CapabilityGranter<'a> {
                 }
                 continue;
             }
-            if declared.is_operator_hosts() {
-                let granted = self.grant_operator_hosts();
-                if granted.is_empty() {
-                    g.denied.push(format!(
-                        "http host {declared}: the operator lists no host (add them to `hosts` in [plugins.{name}])"
-                    ));
-                }
-                for p in granted {
-                    if !g.egress.allowed.contains(&p) {
-                        g.egress.allowed.push(p);
-                    }
-                }
-                continue;
-            }
-            let granted = self.grant_http_host(declared);
+            let (granted, why_none) = if declared.is_operator_hosts() {
+                (
+                    self.grant_operator_hosts(),
+                    "the operator lists no host (add them to",
+                )
+            } else {
+                (
+                    self.grant_http_host(declared),
+                    "declared but not granted (add it to",
+                )
+            };
             if granted.is_empty() {
                 g.denied.push(format!(
-                    "http host {declared}: declared but not granted (add it to `hosts` in [plugins.{name}])"
+                    "http host {declared}: {why_none} `hosts` in [plugins.{name}])"
                 ));
             }
             for p in granted {
