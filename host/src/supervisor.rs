@@ -128,6 +128,8 @@ struct Supervisor {
     last_accepted: Option<u64>,
     /// The last invalid plan-file error logged, so it is said once, not every poll.
     last_complaint: Option<String>,
+    /// An upgrade whose post-upgrade hooks run once its binary has started.
+    post_upgrade: Option<Plan>,
 }
 
 impl Supervisor {
@@ -151,6 +153,7 @@ impl Supervisor {
             signals: Signals::new()?,
             last_accepted: None,
             last_complaint: None,
+            post_upgrade: None,
         })
     }
 
@@ -182,6 +185,7 @@ impl Supervisor {
                 .filter(|(tasks, _)| tasks.wants_log_lines())
                 .map(|(tasks, _)| (line_sink(tasks.clone()), DEFAULT_MAX_LINE));
             let mut node = NodeProcess::spawn_with_output(&bin, &self.app_args, tap)?;
+            self.run_post_upgrade_hooks().await;
             // The tasks live until this run of the node ends (dropping them stops them).
             let (_tasks, mut plans) = detectors.unzip();
             match self
@@ -439,18 +443,26 @@ impl Supervisor {
             .run()
             .await
             .with_context(|| format!("upgrade {name:?} failed"))?;
-        if let Some(hooks) = &self.ext.hooks {
-            hooks.post_upgrade(&plan).await;
-        }
+        self.post_upgrade = Some(plan);
         if let Some(sig) = self.signals.pending() {
             tracing::info!(signal = %sig, "termination requested during the upgrade; it is complete, exiting without restarting the node");
+            self.run_post_upgrade_hooks().await;
             return Ok(Some(ExitCode::SUCCESS));
         }
         if !self.config.restart_after_upgrade {
             tracing::info!(name = %name, "upgrade complete; DAEMON_RESTART_AFTER_UPGRADE=false, exiting");
+            self.run_post_upgrade_hooks().await;
             return Ok(Some(ExitCode::SUCCESS));
         }
         Ok(None)
+    }
+
+    /// Post-upgrade hooks, once the new binary has started (or right after the switch
+    /// when the supervisor exits instead of starting it). Failures are only logged.
+    async fn run_post_upgrade_hooks(&mut self) {
+        if let (Some(plan), Some(hooks)) = (self.post_upgrade.take(), &self.ext.hooks) {
+            hooks.post_upgrade(&plan).await;
+        }
     }
 }
 
