@@ -40,8 +40,7 @@ fn start_endpoint(v2_exe: PathBuf) -> (u16, Arc<Mutex<Vec<Received>>>) {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Headers, then the body by content-length.
-            loop {
-                let Ok(n) = s.read(&mut chunk) else { break };
+            while let Ok(n) = s.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
