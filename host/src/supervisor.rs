@@ -166,6 +166,9 @@ impl Supervisor {
         )?;
         self.resume_interrupted().await?;
         loop {
+            // A plan waiting for its height when the node starts (staged by the
+            // operator, found at start-up) must keep being checked while it runs.
+            let mut waiting = None;
             match self.pending().await {
                 Pending::Ready(plan) => {
                     tracing::info!(name = %plan.name, height = plan.height, "an upgrade is pending; carrying it out before starting the node");
@@ -175,7 +178,11 @@ impl Supervisor {
                     continue;
                 }
                 Pending::Skip(plan) => self.note_skipped(&plan),
-                Pending::Wait(_) | Pending::None => {}
+                Pending::Wait(plan) => {
+                    tracing::info!(name = %plan.name, height = plan.height, "upgrade planned; waiting for the node to reach its height");
+                    waiting = Some((plan, None));
+                }
+                Pending::None => {}
             }
             let bin = self.layout.current_bin()?;
             tracing::info!(binary = %bin.display(), args = ?self.app_args, "starting the node");
@@ -189,7 +196,7 @@ impl Supervisor {
             // The tasks live until this run of the node ends (dropping them stops them).
             let (_tasks, mut plans) = detectors.unzip();
             match self
-                .supervise(&mut node, &mut watcher, plans.as_mut())
+                .supervise(&mut node, &mut watcher, plans.as_mut(), waiting)
                 .await?
             {
                 Ended::Terminated(status) => {
@@ -359,14 +366,15 @@ impl Supervisor {
     }
 
     /// Watches the running node until it exits or must be stopped for an upgrade.
+    /// `waiting`: a requested plan waiting for its height, and the detector that sent
+    /// it (`None` = upgrade-info.json); it is re-checked every poll interval.
     async fn supervise(
         &mut self,
         node: &mut NodeProcess,
         watcher: &mut FileWatcher,
         mut plans: Option<&mut mpsc::Receiver<Plan>>,
+        mut waiting: Option<(Plan, Option<String>)>,
     ) -> Result<Ended> {
-        // A requested plan waiting for its height, and the detector that sent it.
-        let mut waiting: Option<(Plan, Option<String>)> = None;
         let mut gate_poll = tokio::time::interval(self.config.poll_interval);
         let mut terminating = false;
         loop {

@@ -151,10 +151,6 @@ fn add_upgrade_with_a_height_stages_the_plan_until_the_node_reaches_it() {
 }
 
 #[test]
-#[ignore = "supervisor bug: a plan that is already staged (Pending::Wait) when wasmvisor starts is \
-            never re-checked — supervise() starts with waiting = None, so the gate poll is off and \
-            only a change of upgrade-info.json would wake it; the node runs past the height on v1. \
-            Fix in supervisor.rs: pass the startup Wait(plan) into supervise() as `waiting`."]
 fn a_staged_plan_survives_a_supervisor_restart_and_is_carried_out_at_its_height() {
     let mut home = TestHome::new(Chain::default());
     home.install_upgrade("v2", "v2");
