@@ -5,16 +5,16 @@
 //! limit with its headers, a release without the wanted asset, and the host's
 //! credential rules (the token is added by the host, never by the plugin).
 
+mod common;
+
+use common::Home;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sha2::Digest;
 use wasmvisor::install::Artifact;
-use wasmvisor::plugin::{
-    ComponentCache, HostOptions, Platform, PluginError, PluginHost, PluginsConfig, ReportedError,
-};
+use wasmvisor::plugin::{Platform, PluginError, PluginHost, PluginsConfig, ReportedError};
 use wasmvisor::upgrade_info::Plan;
 
 /// One request as the server received it (header names in lower case).
@@ -183,21 +183,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-struct Home {
-    dir: tempfile::TempDir,
+trait GithubHome {
+    fn host(&self, api: &Server, config: &str, extra: &str) -> PluginHost;
+    fn load(&self, config: PluginsConfig) -> PluginHost;
 }
 
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("cosmovisor")).unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
+impl GithubHome for Home {
     /// A host with the bundled plugin granted loopback, configured by `config`
     /// (lines of `[plugins.github-releases.config]`) plus `extra` TOML.
     fn host(&self, api: &Server, config: &str, extra: &str) -> PluginHost {
@@ -209,16 +200,7 @@ impl Home {
     }
 
     fn load(&self, config: PluginsConfig) -> PluginHost {
-        PluginHost::load_with(
-            config,
-            &[],
-            HostOptions {
-                home: Some(self.path().to_path_buf()),
-                daemon_name: "chaind".into(),
-                cache: ComponentCache::under_home(self.path()),
-            },
-        )
-        .unwrap()
+        self.load_plugins(config, &[]).unwrap()
     }
 }
 

@@ -4,49 +4,29 @@
 //! upgrade state machine). New binaries are real executables (shell scripts);
 //! webhook endpoints are real HTTP servers on 127.0.0.1.
 
+mod common;
+
+use common::{Home, plugins_table};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wasmvisor::plugin::{ComponentCache, HostOptions, PluginHooks, PluginHost, PluginsConfig};
+use wasmvisor::plugin::{PluginHooks, PluginHost, PluginsConfig};
 use wasmvisor::upgrade::{Extensions, Upgrade};
 use wasmvisor::upgrade_info::Plan;
 
-struct Home {
-    dir: tempfile::TempDir,
+trait HookHome {
+    fn host(&self, toml_text: &str) -> PluginHost;
+    fn new_binary(&self, body: &str) -> PathBuf;
 }
 
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
+impl HookHome for Home {
     /// A host with the plugins the `[plugins…]` tables of `toml_text` name.
     fn host(&self, toml_text: &str) -> PluginHost {
-        let doc: toml::Table = toml::from_str(toml_text).unwrap();
-        let table = doc
-            .get("plugins")
-            .and_then(|p| p.as_table())
-            .cloned()
-            .unwrap_or_default();
-        PluginHost::load_with(
-            PluginsConfig::from_table(&table).unwrap(),
-            &[],
-            HostOptions {
-                home: Some(self.path().to_path_buf()),
-                daemon_name: "chaind".into(),
-                cache: ComponentCache::under_home(self.path()),
-            },
-        )
-        .unwrap()
+        let config = PluginsConfig::from_table(&plugins_table(toml_text)).unwrap();
+        self.load_plugins(config, &[]).unwrap()
     }
 
     /// A new binary at `new/chaind`: a shell script with `body`.

@@ -4,6 +4,9 @@
 //! served by a loopback HTTP server, checksums, `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`,
 //! and the `{plan-info}` grant's loopback rule.
 
+mod common;
+
+use common::{Home, plugins_table};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -74,34 +77,18 @@ impl Server {
     }
 }
 
-struct Home {
-    dir: tempfile::TempDir,
+trait ManifestUrlHome {
+    fn config(&self, plugins_toml: &str, must_have_checksum: bool) -> Config;
 }
 
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("cosmovisor")).unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
+impl ManifestUrlHome for Home {
     /// A configuration with downloads allowed and `plugins_toml` as the config
     /// file's `[plugins]` table.
     fn config(&self, plugins_toml: &str, must_have_checksum: bool) -> Config {
         let mut config = Config::new(self.path(), "chaind");
         config.allow_download_binaries = true;
         config.download_must_have_checksum = must_have_checksum;
-        let doc: toml::Table = toml::from_str(plugins_toml).unwrap();
-        config.plugins = doc
-            .get("plugins")
-            .and_then(|p| p.as_table())
-            .cloned()
-            .unwrap_or_default();
+        config.plugins = plugins_table(plugins_toml);
         config
     }
 }

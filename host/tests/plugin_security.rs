@@ -3,6 +3,9 @@
 //! things: the host survives (a later call still works), the error says clearly what
 //! happened, and nothing the plugin touched is left inconsistent.
 
+mod common;
+
+use common::{Home, plugins_table};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,8 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wasmvisor::plugin::{
-    ComponentCache, HostOptions, Platform, PluginError, PluginHost, PluginKind, PluginsConfig,
-    ReportedError,
+    Platform, PluginError, PluginHost, PluginKind, PluginsConfig, ReportedError,
 };
 use wasmvisor::upgrade_info::Plan;
 
@@ -25,51 +27,32 @@ fn fixture(name: &str) -> PathBuf {
     path
 }
 
-struct Home {
-    dir: tempfile::TempDir,
+/// A home holding a key the plugins must never read, and a plan file.
+fn secured_home() -> Home {
+    let home = Home::new();
+    std::fs::write(
+        home.path().join("config/priv_validator_key.json"),
+        br#"{"priv_key":"SECRET"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("data/upgrade-info.json"),
+        br#"{"name":"v2","height":7}"#,
+    )
+    .unwrap();
+    home
 }
 
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(
-            dir.path().join("config/priv_validator_key.json"),
-            br#"{"priv_key":"SECRET"}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("data/upgrade-info.json"),
-            br#"{"name":"v2","height":7}"#,
-        )
-        .unwrap();
-        Home { dir }
-    }
+trait SecurityHome {
+    fn host(&self, toml_text: &str, specs: &[PathBuf]) -> anyhow::Result<PluginHost>;
+}
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
+impl SecurityHome for Home {
     /// A host with `[plugins.<name>]` settings from `toml` (which may be empty).
     fn host(&self, toml_text: &str, specs: &[PathBuf]) -> anyhow::Result<PluginHost> {
-        let doc: toml::Table = toml::from_str(toml_text).unwrap();
-        let table = doc
-            .get("plugins")
-            .and_then(|p| p.as_table())
-            .cloned()
-            .unwrap_or_default();
-        let config = PluginsConfig::from_table(&table)?;
+        let config = PluginsConfig::from_table(&plugins_table(toml_text))?;
         let specs: Vec<String> = specs.iter().map(|p| p.display().to_string()).collect();
-        PluginHost::load_with(
-            config,
-            &specs,
-            HostOptions {
-                home: Some(self.path().to_path_buf()),
-                daemon_name: "chaind".into(),
-                cache: ComponentCache::under_home(self.path()),
-            },
-        )
+        self.load_plugins(config, &specs)
     }
 }
 
@@ -113,7 +96,7 @@ timeout = "400ms"
 
 #[tokio::test]
 async fn a_well_behaved_resolver_returns_its_artifacts() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(
             "[plugins.resolver-basic.config]\nbase-url = \"https://mirror.test\"\n",
@@ -132,7 +115,7 @@ async fn a_well_behaved_resolver_returns_its_artifacts() {
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_its_time_limit() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -150,7 +133,7 @@ async fn an_endless_loop_is_stopped_at_its_time_limit() {
 
 #[tokio::test]
 async fn a_1_gib_allocation_is_refused_at_the_memory_limit() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -168,7 +151,7 @@ async fn a_1_gib_allocation_is_refused_at_the_memory_limit() {
 
 #[tokio::test]
 async fn reading_a_file_that_is_not_granted_is_denied() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -192,7 +175,7 @@ async fn reading_a_file_that_is_not_granted_is_denied() {
 
 #[tokio::test]
 async fn a_granted_file_is_denied_when_the_operator_did_not_grant_it() {
-    let home = Home::new();
+    let home = secured_home();
     // The plugin declares data/upgrade-info.json, but the operator grants nothing.
     let host = home
         .host("", &[fixture("fixture_resolver_hostile")])
@@ -203,7 +186,7 @@ async fn a_granted_file_is_denied_when_the_operator_did_not_grant_it() {
 
 #[tokio::test]
 async fn http_to_a_host_that_is_not_granted_is_denied() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -248,7 +231,7 @@ fn serve_once(body: &'static str) -> (u16, mpsc::Receiver<String>) {
 
 #[tokio::test]
 async fn a_granted_name_resolving_to_loopback_is_refused() {
-    let home = Home::new();
+    let home = secured_home();
     let (port, received) = serve_once("should never be served");
     let config = format!(
         "[plugins.resolver-hostile]\nhosts = [\"localhost\"]\nfiles = [\"data/upgrade-info.json\"]\n[plugins.resolver-hostile.config]\nurl = \"http://localhost:{port}/x\"\n"
@@ -280,7 +263,7 @@ async fn a_granted_name_resolving_to_loopback_is_refused() {
 
 #[tokio::test]
 async fn loopback_is_reachable_when_the_address_is_granted_and_credentials_are_added_by_the_host() {
-    let home = Home::new();
+    let home = secured_home();
     let (port, received) = serve_once("from-the-server");
     // SAFETY of the test: a variable only this test uses.
     unsafe { std::env::set_var("WASMVISOR_TEST_PLUGIN_TOKEN", "tok-123") };
@@ -306,7 +289,7 @@ async fn loopback_is_reachable_when_the_address_is_granted_and_credentials_are_a
 
 #[tokio::test]
 async fn a_panic_is_reported_with_its_message() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -321,7 +304,7 @@ async fn a_panic_is_reported_with_its_message() {
 
 #[tokio::test]
 async fn an_oversized_result_is_refused() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -335,7 +318,7 @@ async fn an_oversized_result_is_refused() {
 
 #[tokio::test]
 async fn a_log_flood_is_capped_and_the_call_still_succeeds() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -344,7 +327,7 @@ async fn a_log_flood_is_capped_and_the_call_still_succeeds() {
 
 #[tokio::test]
 async fn a_plugin_whose_sha256_differs_from_its_pin_is_not_loaded() {
-    let home = Home::new();
+    let home = secured_home();
     let path = fixture("fixture_resolver_basic");
     let config = format!(
         "[plugins.basic]\npath = \"{}\"\nsha256 = \"{}\"\n",
@@ -373,7 +356,7 @@ async fn a_plugin_whose_sha256_differs_from_its_pin_is_not_loaded() {
 
 #[tokio::test]
 async fn a_component_for_an_unknown_wit_version_gets_a_clear_error() {
-    let home = Home::new();
+    let home = secured_home();
     let err = home
         .host("", &[fixture("fixture_future_wit")])
         .err()
@@ -387,7 +370,7 @@ async fn a_component_for_an_unknown_wit_version_gets_a_clear_error() {
 
 #[tokio::test]
 async fn a_file_that_is_not_a_component_gets_a_clear_error() {
-    let home = Home::new();
+    let home = secured_home();
     let bogus = home.path().join("bogus.wasm");
     std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
     let msg = format!("{:#}", home.host("", &[bogus]).err().unwrap());
@@ -396,7 +379,7 @@ async fn a_file_that_is_not_a_component_gets_a_clear_error() {
 
 #[tokio::test]
 async fn loading_compiles_nothing_until_a_plugin_is_needed() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home.host("", &[fixture("fixture_resolver_basic")]).unwrap();
     let cache = home.path().join("cosmovisor/.plugin-cache");
     assert_eq!(host.plugins()[0].kind(), PluginKind::Resolver);
@@ -411,7 +394,7 @@ async fn loading_compiles_nothing_until_a_plugin_is_needed() {
 
 #[tokio::test]
 async fn a_failing_resolver_passes_to_the_next_by_priority() {
-    let home = Home::new();
+    let home = secured_home();
     let config = format!(
         "[plugins.hostile]\npath = \"{}\"\npriority = 10\ntimeout = \"300ms\"\n[plugins.basic]\npath = \"{}\"\npriority = 1\n",
         fixture("fixture_resolver_hostile").display(),
@@ -437,7 +420,7 @@ async fn a_failing_resolver_passes_to_the_next_by_priority() {
 
 #[tokio::test]
 async fn a_detector_polls_once_per_plan_and_reads_log_lines() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(
             "[plugins.detector-basic.config]\nplan = \"v3:1200\"\n",
@@ -479,7 +462,7 @@ async fn a_detector_polls_once_per_plan_and_reads_log_lines() {
 
 #[tokio::test]
 async fn a_failing_detector_yields_no_upgrade_and_is_counted() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(
             "[plugins.detector-basic.config]\nplan = \"no-height\"\n",
@@ -493,7 +476,7 @@ async fn a_failing_detector_yields_no_upgrade_and_is_counted() {
 
 #[tokio::test]
 async fn the_bundled_log_scanner_detects_the_upgrade_line() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home.host("", &[]).unwrap();
     assert!(host.is_empty());
     let doc = "[plugins.scanner]\nbundled = \"log-scanner\"\n";
@@ -514,7 +497,7 @@ fn script(path: &Path, body: &str) {
 
 #[tokio::test]
 async fn a_hook_checks_the_new_binary_version() {
-    let home = Home::new();
+    let home = secured_home();
     let new_binary = home.path().join("new/chaind");
     script(
         &new_binary,
@@ -546,7 +529,7 @@ async fn a_failing_hook_aborts_the_upgrade_and_the_old_binary_stays_current() {
     use wasmvisor::plugin::PluginHooks;
     use wasmvisor::upgrade::{Extensions, Upgrade};
 
-    let home = Home::new();
+    let home = secured_home();
     let cosmovisor = home.path().join("cosmovisor");
     script(&cosmovisor.join("genesis/bin/chaind"), "echo v1.0.0");
     script(
@@ -610,7 +593,7 @@ async fn a_resolved_artifact_is_installed_with_host_side_credentials() {
     use wasmvisor::plugin::PluginBinarySource;
     use wasmvisor::upgrade::BinarySource;
 
-    let home = Home::new();
+    let home = secured_home();
     // A real executable of this machine (the installer checks the ELF header).
     let binary = std::fs::read("/bin/true").unwrap();
     use sha2::Digest;
@@ -649,7 +632,7 @@ async fn a_resolved_artifact_is_installed_with_host_side_credentials() {
 async fn a_busy_plugin_does_not_starve_the_supervisors_other_tasks() {
     // The supervisor runs on a current-thread runtime: while a plugin loops, signal
     // forwarding and the node's I/O must still run. The plugin yields every tick.
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(HOSTILE, &[fixture("fixture_resolver_hostile")])
         .unwrap();
@@ -676,7 +659,7 @@ async fn a_busy_plugin_does_not_starve_the_supervisors_other_tasks() {
 
 #[tokio::test]
 async fn a_host_call_that_hangs_is_bounded_by_the_call_time_limit() {
-    let home = Home::new();
+    let home = secured_home();
     // A server that accepts and never answers.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -706,7 +689,7 @@ async fn a_host_call_that_hangs_is_bounded_by_the_call_time_limit() {
 async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
     use wasmvisor::plugin::DetectorTasks;
 
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(
             "[plugins.scanner]\nbundled = \"log-scanner\"\n[plugins.detector-basic.config]\nplan = \"v5:500\"\n",
@@ -733,7 +716,7 @@ async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
 
 #[tokio::test]
 async fn sigv4_credentials_are_signed_by_the_host_for_matching_hosts() {
-    let home = Home::new();
+    let home = secured_home();
     let (port, received) = serve_once("signed");
     // SAFETY of the test: variables only this test uses.
     unsafe {
@@ -771,7 +754,7 @@ async fn sigv4_credentials_are_signed_by_the_host_for_matching_hosts() {
 
 #[tokio::test]
 async fn a_disabled_plugin_is_not_loaded_and_an_unknown_bundled_name_lists_the_known_ones() {
-    let home = Home::new();
+    let home = secured_home();
     let config = format!(
         "[plugins.basic]\npath = \"{}\"\nenabled = false\n",
         fixture("fixture_resolver_basic").display()
@@ -790,7 +773,7 @@ async fn a_disabled_plugin_is_not_loaded_and_an_unknown_bundled_name_lists_the_k
 
 #[tokio::test]
 async fn a_detector_returning_an_invalid_plan_is_a_counted_failure() {
-    let home = Home::new();
+    let home = secured_home();
     let host = home
         .host(
             "[plugins.detector-basic.config]\nplan = \"v9:0\"\n",
