@@ -9,7 +9,10 @@
 //!
 //! Redirects are followed by hand, so every hop is a fresh request: the
 //! [`RequestAuthorizer`] sees each final URL and decides again, and credentials
-//! meant for one host never travel to the next. A server that stops sending for
+//! meant for one host never travel to the next. An artifact's extra headers (e.g.
+//! GitHub's `accept: application/octet-stream`) go to its own origin only, so a
+//! redirect to a storage host receives neither them nor the first host's token.
+//! A server that stops sending for
 //! `stall_timeout` is abandoned, as is one that redirects more than `max_redirects`
 //! times or sends more than `max_download_bytes`.
 
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_LENGTH, HeaderMap, LOCATION};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -88,12 +91,76 @@ pub struct Fetched {
     pub from: String,
 }
 
+/// Headers the host alone decides: credentials, and what would corrupt the transfer.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "range",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// At most this many extra headers per artifact.
+pub const MAX_EXTRA_HEADERS: usize = 16;
+
+/// An artifact's extra headers as a request header map. Reserved names (credentials
+/// above all) are dropped with a debug line rather than refused, as the contract
+/// says; an invalid name or value is an error.
+pub fn extra_headers(pairs: &[(String, String)]) -> Result<HeaderMap, InstallError> {
+    if pairs.len() > MAX_EXTRA_HEADERS {
+        return Err(InstallError::BadHeader {
+            name: format!("({} headers)", pairs.len()),
+            reason: format!("at most {MAX_EXTRA_HEADERS} extra headers are allowed"),
+        });
+    }
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let bad = |reason: &str| InstallError::BadHeader {
+            name: name.clone(),
+            reason: reason.to_owned(),
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| bad("not a valid header name"))?;
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            tracing::debug!(header = %name, "ignoring a reserved artifact header");
+            continue;
+        }
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| bad("the value holds characters a header cannot carry"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Whether two URLs share scheme, host and port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// Fetches `source` into `dest`, verifying `checksum` (if any) over the bytes written.
 /// `dest` holds exactly the verified bytes on success; on failure it may hold a part.
 pub async fn fetch(
     source: &Source,
     dest: &Path,
     checksum: Option<&Checksum>,
+    limits: &FetchLimits,
+    progress: &Progress,
+) -> Result<Fetched, InstallError> {
+    fetch_with_headers(source, dest, checksum, &HeaderMap::new(), limits, progress).await
+}
+
+/// [`fetch`] with extra request headers (see [`extra_headers`]) for the source's
+/// origin; ignored for local files.
+pub async fn fetch_with_headers(
+    source: &Source,
+    dest: &Path,
+    checksum: Option<&Checksum>,
+    headers: &HeaderMap,
     limits: &FetchLimits,
     progress: &Progress,
 ) -> Result<Fetched, InstallError> {
@@ -110,7 +177,7 @@ pub async fn fetch(
                     })??;
             (n, digest, source_label(source))
         }
-        Source::Http(url) => http_fetch(url, dest, checksum, limits, progress).await?,
+        Source::Http(url) => http_fetch(url, dest, checksum, headers, limits, progress).await?,
     };
     if let (Some(expected), Some(actual)) = (checksum, digest) {
         expected.verify(&actual)?;
@@ -249,6 +316,7 @@ async fn http_fetch(
     start: &Url,
     dest: &Path,
     checksum: Option<&Checksum>,
+    extra: &HeaderMap,
     limits: &FetchLimits,
     progress: &Progress,
 ) -> Result<(u64, Option<String>, String), InstallError> {
@@ -262,7 +330,7 @@ async fn http_fetch(
             source: e,
         })?;
 
-    let mut response = open_following_redirects(&client, start, limits).await?;
+    let mut response = open_following_redirects(&client, start, extra, limits).await?;
     let url = response.url().to_string();
     let length = response
         .headers()
@@ -372,13 +440,19 @@ async fn receive_body(
 async fn open_following_redirects(
     client: &reqwest::Client,
     start: &Url,
+    extra: &HeaderMap,
     limits: &FetchLimits,
 ) -> Result<reqwest::Response, InstallError> {
     let mut url = start.clone();
     // Waiting for headers covers connecting too, so it gets both allowances.
     let header_wait = limits.connect_timeout + limits.stall_timeout;
     for _hop in 0..=limits.max_redirects {
-        let mut headers = HeaderMap::new();
+        // A fresh map per hop: nothing of the previous hop's request is carried over.
+        let mut headers = if same_origin(&url, start) {
+            extra.clone()
+        } else {
+            HeaderMap::new()
+        };
         if let Some(auth) = &limits.authorizer {
             auth.authorize(&url, &mut headers)
                 .map_err(|source| InstallError::Authorizer {

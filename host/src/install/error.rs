@@ -91,6 +91,11 @@ pub enum InstallError {
         expected: String,
     },
 
+    #[error(
+        "invalid request header {name:?} for the download: {reason}; fix the resolver that produced it"
+    )]
+    BadHeader { name: String, reason: String },
+
     #[error("adding credentials to the request for {url} failed: {source:#}")]
     Authorizer {
         url: String,

@@ -42,6 +42,9 @@ pub struct Artifact {
     pub archive: ArchiveKind,
     /// Path of the binary inside an archive, when the resolver knows it.
     pub binary_path: Option<String>,
+    /// Extra request headers (name, value) for the download, sent to the artifact's
+    /// origin only; credentials are never among them (see [`download::extra_headers`]).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Artifact {
@@ -51,6 +54,7 @@ impl Artifact {
             checksum: None,
             archive: ArchiveKind::Auto,
             binary_path: None,
+            headers: Vec::new(),
         }
     }
 
@@ -92,6 +96,11 @@ impl Artifact {
 
     pub fn with_archive(mut self, kind: ArchiveKind) -> Self {
         self.archive = kind;
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 }
@@ -191,6 +200,7 @@ pub async fn install(
         });
     }
     let source = Source::parse(&artifact.url)?;
+    let headers = download::extra_headers(&artifact.headers)?;
     let staging = staging::Staging::create(&layout.upgrades_dir(), &layout.folder_name(plan_name))?;
 
     let progress = reporter(opts, &format!("downloading {plan_name}"), Unit::Bytes);
@@ -201,10 +211,11 @@ pub async fn install(
         max_redirects: opts.max_redirects,
         authorizer: opts.authorizer.clone(),
     };
-    let fetched = download::fetch(
+    let fetched = download::fetch_with_headers(
         &source,
         &staging.download(),
         artifact.checksum.as_ref(),
+        &headers,
         &limits,
         &progress,
     )

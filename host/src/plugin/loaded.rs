@@ -287,6 +287,10 @@ impl LoadedPlugin {
                 a.url.len()
                     + a.path_in_archive.as_ref().map_or(0, String::len)
                     + a.checksum.as_ref().map_or(0, |c| c.hex.len())
+                    + a.headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
                     + 16
             })
             .sum();
@@ -682,10 +686,14 @@ fn from_wit_artifact(ready: &Ready, a: types::Artifact) -> Result<Artifact, Plug
         types::ArchiveKind::TarXz => ArchiveKind::TarXz,
         types::ArchiveKind::Gzip => ArchiveKind::Gz,
     };
+    // Checked now so that a bad header is blamed on this plugin, not on the download.
+    crate::install::download::extra_headers(&a.headers)
+        .map_err(|e| invalid(format!("returned an artifact for {} with {e}", a.url)))?;
     Ok(Artifact {
         url: a.url,
         checksum,
         archive,
         binary_path: a.path_in_archive,
+        headers: a.headers,
     })
 }

@@ -149,6 +149,7 @@ pub mod types {
                 checksum: None,
                 archive: ArchiveKind::Auto,
                 path_in_archive: None,
+                headers: Vec::new(),
             }
         }
 
@@ -167,6 +168,13 @@ pub mod types {
 
         pub fn path_in_archive(mut self, path: impl Into<String>) -> Self {
             self.path_in_archive = Some(path.into());
+            self
+        }
+
+        /// An extra request header for the download (e.g. `accept`). `authorization` is
+        /// ignored by the host: credentials come from the operator's rules.
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.headers.push((name.into(), value.into()));
             self
         }
     }

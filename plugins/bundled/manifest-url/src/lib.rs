@@ -106,6 +106,7 @@ fn artifact_from(raw: &str, must_have_checksum: bool, source: &str) -> Result<Ar
         checksum: link.checksum,
         archive: link.archive,
         path_in_archive: None,
+        headers: Vec::new(),
     })
 }
 
