@@ -3,7 +3,8 @@
 //! Each block bumps the height, persists it, and logs one CometBFT-style line.
 //! At a plan this binary cannot execute, the node does what the SDK does, in
 //! the same order: the halt height is on disk, then `data/upgrade-info.json`
-//! is written, then `UPGRADE "<name>" NEEDED at height: <h>: <info>` is logged
+//! is written (unless configured off, as before SDK 0.43), then
+//! `UPGRADE "<name>" NEEDED at height: <h>: <info>` (or `at time: <t>`) is logged
 //! and the node stops producing blocks but stays alive — a supervisor has to
 //! notice and stop it. SIGTERM/SIGINT at any point flush the state and exit 0.
 
@@ -120,10 +121,14 @@ impl Node<'_> {
             self.state.height = plan.height;
         }
         self.save()?;
-        store::write_upgrade_info(self.home, plan)?;
+        if self.config.write_upgrade_info {
+            store::write_upgrade_info(self.home, plan)?;
+        }
         let message = format!(
-            "UPGRADE \"{}\" NEEDED at height: {}: {}",
-            plan.name, plan.height, plan.info
+            "UPGRADE \"{}\" NEEDED at {}: {}",
+            plan.name,
+            plan.due_at(),
+            plan.info
         );
         log(&format!("ERR {message}"));
         eprintln!("panic: {message}");

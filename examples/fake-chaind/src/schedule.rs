@@ -29,6 +29,21 @@ pub struct Plan {
     pub height: u64,
     #[serde(default)]
     pub info: String,
+    /// Makes this a time-based plan as SDKs before 0.43 had: the halt line then
+    /// reads `NEEDED at time: <time>` instead of `at height: <h>` (the fake still
+    /// halts at `height`: its blocks have no real clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+impl Plan {
+    /// x/upgrade's `Plan.DueAt()`: `height: 10` or `time: 2021-06-01T12:00:00Z`.
+    pub fn due_at(&self) -> String {
+        match &self.time {
+            Some(time) => format!("time: {time}"),
+            None => format!("height: {}", self.height),
+        }
+    }
 }
 
 /// The contents of `config/fakechain.json`.
@@ -48,6 +63,9 @@ pub struct ChainConfig {
     pub log_lines_per_block: u32,
     /// Refuse to start a binary whose next block is below its own plan's height.
     pub strict_binary_check: bool,
+    /// Write `data/upgrade-info.json` at a halt, as SDK 0.43+ does; `false` acts
+    /// like an older SDK whose halt shows only in the log.
+    pub write_upgrade_info: bool,
 }
 
 impl Default for ChainConfig {
@@ -60,6 +78,7 @@ impl Default for ChainConfig {
             exit_on_halt: false,
             log_lines_per_block: 0,
             strict_binary_check: true,
+            write_upgrade_info: true,
         }
     }
 }
@@ -124,6 +143,9 @@ impl ChainConfig {
         if let Some(v) = var("FAKECHAIND_STRICT_BINARY_CHECK") {
             self.strict_binary_check = parse_env("FAKECHAIND_STRICT_BINARY_CHECK", &v)?;
         }
+        if let Some(v) = var("FAKECHAIND_WRITE_UPGRADE_INFO") {
+            self.write_upgrade_info = parse_env("FAKECHAIND_WRITE_UPGRADE_INFO", &v)?;
+        }
         if let Some(v) = var("FAKECHAIND_UPGRADES") {
             self.upgrades = serde_json::from_str(&v).with_context(|| {
                 format!(
@@ -162,6 +184,14 @@ impl ChainConfig {
             if plan.height == 0 {
                 bail!(
                     "upgrade plan {:?} has height 0; heights start at 1",
+                    plan.name
+                );
+            }
+            if let Some(time) = &plan.time
+                && (time.is_empty() || time.contains(char::is_whitespace))
+            {
+                bail!(
+                    "upgrade plan {:?} has time {time:?}; write one RFC 3339 time such as 2021-06-01T12:00:00Z",
                     plan.name
                 );
             }
@@ -225,6 +255,7 @@ mod tests {
             name: name.into(),
             height,
             info: String::new(),
+            time: None,
         }
     }
 
@@ -323,6 +354,26 @@ mod tests {
             ..ChainConfig::default()
         };
         assert!(zero.validate().is_err());
+        let mut spaced_time = ChainConfig {
+            upgrades: vec![Plan {
+                time: Some("2021-06-01 12:00".into()),
+                ..plan("v2", 3)
+            }],
+            ..ChainConfig::default()
+        };
+        assert!(spaced_time.validate().is_err());
+    }
+
+    #[test]
+    fn a_time_based_plan_is_due_at_its_time() {
+        let mut p = plan("v2", 3);
+        assert_eq!(p.due_at(), "height: 3");
+        p.time = Some("2021-06-01T12:00:00Z".into());
+        assert_eq!(p.due_at(), "time: 2021-06-01T12:00:00Z");
+        let parsed: Vec<Plan> =
+            serde_json::from_str(r#"[{"name":"v2","height":3,"time":"2021-06-01T12:00:00Z"}]"#)
+                .unwrap();
+        assert_eq!(parsed, vec![p]);
     }
 
     #[test]
@@ -342,9 +393,11 @@ mod tests {
             "FAKECHAIND_PRE_UPGRADE_EXIT" => Some("31, 31,0".into()),
             "FAKECHAIND_EXIT_ON_HALT" => Some("true".into()),
             "FAKECHAIND_UPGRADES" => Some(r#"[{"name":"v2","height":4}]"#.into()),
+            "FAKECHAIND_WRITE_UPGRADE_INFO" => Some("false".into()),
             _ => None,
         })
         .unwrap();
+        assert!(!c.write_upgrade_info);
         assert_eq!(c.block_time_ms, 7);
         assert_eq!(c.pre_upgrade_exit, vec![31, 31, 0]);
         assert!(c.exit_on_halt);

@@ -151,6 +151,7 @@ mod tests {
             name: "v2".into(),
             height: 10,
             info: "{\"binaries\":{}}".into(),
+            time: None,
         };
         write_upgrade_info(home.path(), &plan).unwrap();
         let text = fs::read_to_string(upgrade_info_path(home.path())).unwrap();

@@ -38,6 +38,7 @@ impl Home {
             "FAKECHAIND_EXIT_ON_HALT",
             "FAKECHAIND_LOG_LINES_PER_BLOCK",
             "FAKECHAIND_STRICT_BINARY_CHECK",
+            "FAKECHAIND_WRITE_UPGRADE_INFO",
         ] {
             cmd.env_remove(key);
         }
@@ -269,6 +270,26 @@ fn exit_on_halt_exits_with_code_one() {
             .any(|l| l == "ERR UPGRADE \"v2\" NEEDED at height: 3: ")
     );
     assert!(home.path().join("data/upgrade-info.json").exists());
+}
+
+#[test]
+fn an_older_sdk_halts_for_a_time_plan_with_only_a_log_line() {
+    let home = Home::with_config(
+        r#"{"block_time_ms": 1, "exit_on_halt": true, "write_upgrade_info": false,
+        "upgrades": [{"name":"v2","height":3,"time":"2021-06-01T12:00:00Z","info":"https://x/v2.json"}]}"#,
+    );
+    let mut node = home.start(Path::new(BIN), &[]);
+    assert_eq!(node.wait().code(), Some(1));
+    assert!(
+        node.seen
+            .iter()
+            .any(|l| l
+                == "ERR UPGRADE \"v2\" NEEDED at time: 2021-06-01T12:00:00Z: https://x/v2.json"),
+        "{:?}",
+        node.seen
+    );
+    assert!(!home.path().join("data/upgrade-info.json").exists());
+    assert_eq!(home.status()["sync_info"]["latest_block_height"], "3");
 }
 
 #[test]
