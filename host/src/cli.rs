@@ -47,7 +47,8 @@ Environment (cosmovisor's variables; a set variable overrides the config file):
   DAEMON_DATA_BACKUP_DIR              $DAEMON_HOME  where data backups go
   UNSAFE_SKIP_BACKUP                  false  upgrade without backing up data/
   DAEMON_PREUPGRADE_MAX_RETRIES       0      retries of `<app> pre-upgrade` (exit 31)
-  DAEMON_GRPC_ADDRESS                 localhost:9090
+  DAEMON_GRPC_ADDRESS                 localhost:9090  the node's gRPC server, asked
+                                             for its upgrade plan (prepare-upgrade)
   COSMOVISOR_DISABLE_LOGS             false  no supervisor log lines
   COSMOVISOR_COLOR_LOGS               true   colour log lines on a terminal
   COSMOVISOR_TIMEFORMAT_LOGS          kitchen  layout|ansic|unixdate|rubydate|rfc822|
@@ -59,6 +60,8 @@ Environment (cosmovisor's variables; a set variable overrides the config file):
   WASMVISOR_LOG_FORMAT                text   text | json (one object per line)
   WASMVISOR_LOG_LEVEL                 info   debug | info | warn | error
   WASMVISOR_DISABLE_INOTIFY           false  poll only, like cosmovisor
+  WASMVISOR_GRPC_POLL_INTERVAL        -      `run` asks DAEMON_GRPC_ADDRESS for the
+                                             plan this often and pre-stages its binary
 Booleans are true/false in any case; durations have a unit: 300ms, 20s, 1h30m.
 Config file (-c/--cosmovisor-config): the same names in lower case, flat TOML,
 plus a [plugins] table.";
@@ -167,6 +170,25 @@ data/upgrade-info.json so that the running supervisor upgrades when the node rea
         /// Expected checksum of the file (or download): md5|sha1|sha256|sha512:<hex>.
         #[arg(long, value_name = "TYPE:HEX")]
         checksum: Option<String>,
+    },
+
+    /// Fetch the binary of the upgrade the node has scheduled, ahead of its height
+    #[command(
+        long_about = "Fetch the binary of the upgrade the node has scheduled, ahead of its height. Asks the running node \
+for its current plan over gRPC (cosmos.upgrade.v1beta1 Query/CurrentPlan at DAEMON_GRPC_ADDRESS, default \
+localhost:9090; enable the node's gRPC server in app.toml), resolves the plan's binary through the resolver plugins \
+(those configured, those named with --plugin, then the bundled manifest-url, which reads the plan's info the way \
+cosmovisor does), downloads it, verifies its checksum and installs it into upgrades/<name>/bin/$DAEMON_NAME. At the \
+height, the upgrade then needs no download. Safe to repeat: a binary already in place is reported, not fetched again; \
+a failed download leaves nothing behind. Exits 0 when the binary is installed, was already there, or no upgrade is \
+scheduled (as cosmovisor); 1 when the node cannot be asked or the binary cannot be installed; 2 when \
+DAEMON_GRPC_ADDRESS is not an address. `run` can do the same by itself, continuously: see WASMVISOR_GRPC_POLL_INTERVAL.",
+        after_help = "Examples:\n  wasmvisor prepare-upgrade\n  DAEMON_GRPC_ADDRESS=127.0.0.1:9090 DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM=true wasmvisor prepare-upgrade\n  wasmvisor prepare-upgrade --plugin github-releases"
+    )]
+    PrepareUpgrade {
+        /// A resolver plugin to ask first: a .wasm file or a bundled plugin's name (repeatable).
+        #[arg(long, value_name = "PATH|NAME")]
+        plugin: Vec<String>,
     },
 
     /// Back up data/ now, the way an upgrade would
@@ -278,6 +300,9 @@ pub fn dispatch(args: &[OsString]) -> Result<ExitCode> {
                 checksum,
             };
             commands::add_upgrade::run(config_file, &req, &mut stdout)
+        }
+        Command::PrepareUpgrade { plugin } => {
+            commands::prepare_upgrade::run(config_file, &plugin, &mut stdout)
         }
         Command::Backup => commands::backup::run(config_file, &mut stdout),
         Command::ShowUpgradeInfo => commands::show_upgrade_info::run(config_file, &mut stdout),
@@ -415,6 +440,7 @@ mod tests {
             "run",
             "init",
             "add-upgrade",
+            "prepare-upgrade",
             "backup",
             "show-upgrade-info",
             "config",

@@ -43,9 +43,10 @@ pub mod vars {
     pub const WASMVISOR_LOG_FORMAT: &str = "WASMVISOR_LOG_FORMAT";
     pub const WASMVISOR_LOG_LEVEL: &str = "WASMVISOR_LOG_LEVEL";
     pub const WASMVISOR_DISABLE_INOTIFY: &str = "WASMVISOR_DISABLE_INOTIFY";
+    pub const WASMVISOR_GRPC_POLL_INTERVAL: &str = "WASMVISOR_GRPC_POLL_INTERVAL";
 
     /// Every variable, in the order `wasmvisor config` prints them.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         DAEMON_HOME,
         DAEMON_NAME,
         DAEMON_ALLOW_DOWNLOAD_BINARIES,
@@ -66,6 +67,7 @@ pub mod vars {
         WASMVISOR_LOG_FORMAT,
         WASMVISOR_LOG_LEVEL,
         WASMVISOR_DISABLE_INOTIFY,
+        WASMVISOR_GRPC_POLL_INTERVAL,
     ];
 }
 
@@ -157,6 +159,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// WASMVISOR_DISABLE_INOTIFY=true: poll only (cosmovisor's behaviour; for comparison).
     pub disable_inotify: bool,
+    /// WASMVISOR_GRPC_POLL_INTERVAL: how often `run` asks the node (at
+    /// DAEMON_GRPC_ADDRESS) for its upgrade plan, to pre-stage the binary. None
+    /// (the default, like cosmovisor): never.
+    pub grpc_poll_interval: Option<Duration>,
     /// WASMVISOR_LOG_LEVEL: the least severe supervisor line written (default info).
     pub log_level: LogLevel,
     /// The config file's `[plugins]` table, unparsed (the plugin runtime reads it).
@@ -189,6 +195,7 @@ impl Config {
             disable_recase: false,
             log_format: LogFormat::Text,
             disable_inotify: false,
+            grpc_poll_interval: None,
             log_level: LogLevel::Info,
             plugins: toml::Table::new(),
             config_file: None,
@@ -259,6 +266,10 @@ impl Config {
                 Text(self.log_level.as_str().to_owned()),
             ),
             (vars::WASMVISOR_DISABLE_INOTIFY, Bool(self.disable_inotify)),
+            (
+                vars::WASMVISOR_GRPC_POLL_INTERVAL,
+                opt_duration(self.grpc_poll_interval),
+            ),
         ]
     }
 
@@ -446,6 +457,7 @@ fn build(src: &mut Sources<'_>, opts: &LoadOptions) -> Option<Config> {
         ],
     );
     config.disable_inotify = src.boolean(vars::WASMVISOR_DISABLE_INOTIFY, false);
+    config.grpc_poll_interval = src.duration(vars::WASMVISOR_GRPC_POLL_INTERVAL);
     if let Some(file) = src.file {
         config.plugins = file.plugins.clone();
         config.config_file = Some(file.path.clone());

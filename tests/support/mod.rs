@@ -9,6 +9,7 @@
 //!   group on drop, so no test leaves a node running;
 //! - [`wait`] polls conditions with generous deadlines instead of sleeping;
 //! - [`http`] and [`archive`] serve real artifacts from a loopback server;
+//! - [`grpc`] plays the node's upgrade-plan query on a loopback gRPC server;
 //! - [`procfs`] tells whether a process is still alive.
 //!
 //! Run with `cargo build --workspace --features wasmvisor/failpoints && cargo test
@@ -21,6 +22,7 @@ pub mod archive;
 pub mod bins;
 pub mod chain;
 pub mod chain_log;
+pub mod grpc;
 pub mod home;
 pub mod http;
 pub mod process;

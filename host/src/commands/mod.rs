@@ -5,6 +5,7 @@ pub mod add_upgrade;
 pub mod backup;
 mod binary;
 pub mod init;
+pub mod prepare_upgrade;
 pub mod run;
 pub mod show_config;
 pub mod show_upgrade_info;
