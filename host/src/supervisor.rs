@@ -26,7 +26,7 @@ use crate::journal::Journal;
 use crate::layout::Layout;
 use crate::log_tap::{DEFAULT_MAX_LINE, LineSink};
 use crate::plugin::{DetectorTasks, PluginHost, PluginKind};
-use crate::upgrade::{Extensions, Upgrade};
+use crate::upgrade::{Extensions, Upgrade, UpgradeEvent};
 use crate::upgrade_info::{self, Plan};
 use crate::watch::FileWatcher;
 
@@ -269,9 +269,14 @@ impl Supervisor {
         let plan = entry.plan.clone();
         self.last_accepted = Some(plan.height);
         let detector = entry.detector.clone();
-        Upgrade::new(&self.config, &self.ext, plan, detector, Some(entry))
+        let outcome = Upgrade::new(&self.config, &self.ext, plan.clone(), detector, Some(entry))
             .run()
-            .await
+            .await;
+        if let Err(e) = &outcome {
+            self.hook_event(UpgradeEvent::Failed(format!("{e:#}")), &plan)
+                .await;
+        }
+        outcome
     }
 
     /// Reads `data/upgrade-info.json` and decides whether it asks for an upgrade now.
@@ -435,6 +440,7 @@ impl Supervisor {
     /// supervisor should exit instead of restarting the node.
     async fn upgrade(&mut self, plan: Plan, detector: Option<String>) -> Result<Option<ExitCode>> {
         self.last_accepted = Some(plan.height);
+        self.hook_event(UpgradeEvent::Detected, &plan).await;
         if let Some(delay) = self.config.restart_delay {
             tracing::info!(delay = ?delay, "waiting DAEMON_RESTART_DELAY before upgrading");
             tokio::select! {
@@ -447,10 +453,14 @@ impl Supervisor {
         }
         let name = plan.name.clone();
         let resumed = Journal::new(&self.layout).load()?;
-        Upgrade::new(&self.config, &self.ext, plan.clone(), detector, resumed)
+        let outcome = Upgrade::new(&self.config, &self.ext, plan.clone(), detector, resumed)
             .run()
-            .await
-            .with_context(|| format!("upgrade {name:?} failed"))?;
+            .await;
+        if let Err(e) = &outcome {
+            self.hook_event(UpgradeEvent::Failed(format!("{e:#}")), &plan)
+                .await;
+        }
+        outcome.with_context(|| format!("upgrade {name:?} failed"))?;
         self.post_upgrade = Some(plan);
         if let Some(sig) = self.signals.pending() {
             tracing::info!(signal = %sig, "termination requested during the upgrade; it is complete, exiting without restarting the node");
@@ -463,6 +473,13 @@ impl Supervisor {
             return Ok(Some(ExitCode::SUCCESS));
         }
         Ok(None)
+    }
+
+    /// Tells the hook plugins of an upgrade event; they cannot change the upgrade.
+    async fn hook_event(&self, event: UpgradeEvent, plan: &Plan) {
+        if let Some(hooks) = &self.ext.hooks {
+            hooks.on_event(&event, plan).await;
+        }
     }
 
     /// Post-upgrade hooks, once the new binary has started (or right after the switch

@@ -34,6 +34,19 @@ pub trait UpgradeHooks: Send + Sync {
         new_binary: &'a std::path::Path,
     ) -> BoxFuture<'a, Result<()>>;
     fn post_upgrade<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, ()>;
+    /// A notification (detected, failed): decides nothing, failures are only logged.
+    fn on_event<'a>(&'a self, _event: &'a UpgradeEvent, _plan: &'a Plan) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// What hooks are told besides the checks around the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeEvent {
+    /// The plan was accepted and is about to be carried out (once per plan).
+    Detected,
+    /// The attempt failed before the switch; the reason as shown to the operator.
+    Failed(String),
 }
 
 /// What plugins add to the upgrade; empty when none is configured.

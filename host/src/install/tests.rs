@@ -34,6 +34,8 @@ enum Reply {
 struct Seen {
     target: String,
     authorization: Option<String>,
+    /// The request head in lower case, for header checks.
+    head: String,
 }
 
 #[derive(Clone)]
@@ -99,6 +101,7 @@ impl Server {
         self.seen.lock().unwrap().push(Seen {
             target: target.clone(),
             authorization,
+            head: text.to_ascii_lowercase(),
         });
         let path = target.split('?').next().unwrap_or("/").to_owned();
         let reply = self
@@ -656,6 +659,57 @@ async fn credentials_go_only_to_their_host_across_redirects() {
         None,
         "the token must not follow the redirect to another host"
     );
+}
+
+#[tokio::test]
+async fn artifact_headers_go_to_its_origin_only_and_never_carry_credentials() {
+    let (h, a, b) = (home(), Server::start().await, Server::start().await);
+    let real = b.body("/appd", elf());
+    let start = a.route("/asset", Reply::Redirect(real));
+    let artifact = Artifact::new(start)
+        .with_header("Accept", "application/octet-stream")
+        .with_header("X-Extra", "1")
+        .with_header("Authorization", "Bearer from-the-plugin");
+    install_url(&h, &artifact, &quiet()).await.unwrap();
+    let first = &a.seen()[0];
+    assert!(
+        first.head.contains("accept: application/octet-stream"),
+        "{}",
+        first.head
+    );
+    assert!(first.head.contains("x-extra: 1"), "{}", first.head);
+    assert_eq!(
+        first.authorization, None,
+        "a plugin's authorization header must be dropped"
+    );
+    let second = &b.seen()[0];
+    assert!(!second.head.contains("x-extra"), "{}", second.head);
+    assert!(
+        !second.head.contains("application/octet-stream"),
+        "{}",
+        second.head
+    );
+    assert_eq!(second.authorization, None);
+}
+
+#[tokio::test]
+async fn artifact_headers_that_are_not_valid_are_refused_before_any_request() {
+    let (h, srv) = (home(), Server::start().await);
+    let url = srv.body("/appd", elf());
+    for (name, value) in [("bad name", "x"), ("x-ok", "line\nbreak")] {
+        let artifact = Artifact::new(&url).with_header(name, value);
+        let err = install_url(&h, &artifact, &quiet()).await.unwrap_err();
+        assert!(matches!(err, InstallError::BadHeader { .. }), "{err}");
+    }
+    let many = (0..=download::MAX_EXTRA_HEADERS).fold(Artifact::new(&url), |a, i| {
+        a.with_header(format!("x-{i}"), "1")
+    });
+    assert!(matches!(
+        install_url(&h, &many, &quiet()).await.unwrap_err(),
+        InstallError::BadHeader { .. }
+    ));
+    assert!(srv.seen().is_empty());
+    assert!(h.upgrades().is_empty());
 }
 
 // ---------------------------------------------------------------- hostile archives

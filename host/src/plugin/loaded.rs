@@ -29,7 +29,9 @@ use super::limits::Limits;
 use super::manifest::{Manifest, PluginKind, RawManifest};
 use super::settings::PluginSettings;
 use crate::install::{ArchiveKind, Artifact, Checksum};
+use crate::upgrade::UpgradeEvent;
 use crate::upgrade_info::Plan;
+use hook::exports::wasmvisor::plugin::hooks::UpgradeEvent as WitUpgradeEvent;
 
 /// Where a plugin's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,7 +356,8 @@ impl LoadedPlugin {
         node: &NodeContext,
         new_binary: &Path,
     ) -> Result<(), PluginError> {
-        self.hook_call(plan, node, new_binary, true).await
+        self.hook_call(plan, node, Some(new_binary), HookCall::Pre)
+            .await
     }
 
     /// Hook: after the switch.
@@ -364,15 +367,31 @@ impl LoadedPlugin {
         node: &NodeContext,
         new_binary: &Path,
     ) -> Result<(), PluginError> {
-        self.hook_call(plan, node, new_binary, false).await
+        self.hook_call(plan, node, Some(new_binary), HookCall::Post)
+            .await
+    }
+
+    /// Hook: a notification (detected, failed). No new binary may be run.
+    pub async fn on_event(
+        &self,
+        event: &UpgradeEvent,
+        plan: &Plan,
+        node: &NodeContext,
+    ) -> Result<(), PluginError> {
+        let event = match event {
+            UpgradeEvent::Detected => WitUpgradeEvent::Detected,
+            UpgradeEvent::Failed(reason) => WitUpgradeEvent::Failed(reason.clone()),
+        };
+        self.hook_call(plan, node, None, HookCall::Event(event))
+            .await
     }
 
     async fn hook_call(
         &self,
         plan: &Plan,
         node: &NodeContext,
-        new_binary: &Path,
-        pre_switch: bool,
+        new_binary: Option<&Path>,
+        call: HookCall,
     ) -> Result<(), PluginError> {
         let ready = self.ready().await?;
         let KindPre::Hook(pre) = &ready.pre else {
@@ -390,23 +409,34 @@ impl LoadedPlugin {
         let wit_plan = to_wit_plan(plan);
         let pre = pre.clone();
         let scope = CallScope {
-            new_binary: Some(new_binary.to_path_buf()),
+            new_binary: new_binary.map(Path::to_path_buf),
             ..CallScope::default()
         };
         let out = guarded(ready, scope, move |store| {
             Box::pin(async move {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let hooks = instance.wasmvisor_plugin_hooks();
-                if pre_switch {
-                    hooks.call_pre_upgrade(&mut *store, &wit_plan, &ctx).await
-                } else {
-                    hooks.call_post_upgrade(&mut *store, &wit_plan, &ctx).await
+                match call {
+                    HookCall::Pre => hooks.call_pre_upgrade(&mut *store, &wit_plan, &ctx).await,
+                    HookCall::Post => hooks.call_post_upgrade(&mut *store, &wit_plan, &ctx).await,
+                    HookCall::Event(event) => {
+                        hooks
+                            .call_on_event(&mut *store, &event, &wit_plan, &ctx)
+                            .await
+                    }
                 }
             })
         })
         .await?;
         out.map_err(|e| reported(ready, e))
     }
+}
+
+/// Which function of the hook world a call goes to.
+enum HookCall {
+    Pre,
+    Post,
+    Event(WitUpgradeEvent),
 }
 
 type CallFuture<'a, R> =

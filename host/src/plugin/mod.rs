@@ -57,7 +57,7 @@ pub const DEFAULT_RESOLVER: &str = "manifest-url";
 use crate::config::Config;
 use crate::install::{Artifact, InstallOptions};
 use crate::layout::Layout;
-use crate::upgrade::{BinarySource, Extensions, UpgradeHooks};
+use crate::upgrade::{BinarySource, Extensions, UpgradeEvent, UpgradeHooks};
 use crate::upgrade_info::Plan;
 
 /// All plugins of one supervisor.
@@ -339,6 +339,22 @@ impl PluginHost {
         Ok(())
     }
 
+    /// Tells every hook of an event (detected, failed), in load order; failures are
+    /// logged only: a notification never changes the upgrade.
+    pub async fn run_hooks_event(
+        &self,
+        event: &UpgradeEvent,
+        plan: &Plan,
+        current_upgrade: Option<String>,
+    ) {
+        let node = self.node(current_upgrade);
+        for p in self.plugins.iter().filter(|p| p.kind() == PluginKind::Hook) {
+            if let Err(e) = p.on_event(event, plan, &node).await {
+                tracing::warn!("upgrade event for {}: {e}", plan.name);
+            }
+        }
+    }
+
     /// Runs every hook's `post-upgrade`; failures are logged only (the switch is done).
     pub async fn run_hooks_post(
         &self,
@@ -448,6 +464,13 @@ impl UpgradeHooks for PluginHooks {
                 Err(e) => tracing::warn!("post-upgrade hooks skipped: {e:#}"),
             }
         })
+    }
+
+    fn on_event<'a>(&'a self, event: &'a UpgradeEvent, plan: &'a Plan) -> BoxFuture<'a, ()> {
+        Box::pin(
+            self.host
+                .run_hooks_event(event, plan, self.current_upgrade()),
+        )
     }
 }
 

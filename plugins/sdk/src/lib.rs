@@ -229,9 +229,12 @@ pub mod detector {
 
 /// Write a hook: implement [`hook::Hook`], then
 /// `export_hook!(YourType);`. [`hook::run_new_binary`] asks the host to run the
-/// new binary with one of the manifest's `binary-commands`.
+/// new binary with one of the manifest's `binary-commands`. [`hook::UpgradeEvent`]
+/// is what `on_event` receives (detected, failed); a hook with nothing to say
+/// about events returns `Ok(())`.
 pub mod hook {
     pub use crate::bindings::hook::exports::wasmvisor::plugin::hooks::Guest as Hook;
+    pub use crate::bindings::hook::exports::wasmvisor::plugin::hooks::UpgradeEvent;
     pub use crate::bindings::hook::wasmvisor::plugin::binary::{CommandOutput, run_new_binary};
 }
 

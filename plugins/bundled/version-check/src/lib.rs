@@ -12,7 +12,7 @@
 //! - `long`: `true` runs `version --long` and compares its `version:` field
 //!   (`contains` mode: the whole output).
 
-use wasmvisor_plugin_sdk::hook::{CommandOutput, Hook, run_new_binary};
+use wasmvisor_plugin_sdk::hook::{CommandOutput, Hook, UpgradeEvent, run_new_binary};
 use wasmvisor_plugin_sdk::host;
 use wasmvisor_plugin_sdk::types::*;
 
@@ -64,6 +64,11 @@ impl Hook for VersionCheck {
     }
 
     fn post_upgrade(_plan: Plan, _ctx: HookContext) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// A check, not a notifier: events need nothing from it.
+    fn on_event(_event: UpgradeEvent, _plan: Plan, _ctx: HookContext) -> Result<(), Error> {
         Ok(())
     }
 }

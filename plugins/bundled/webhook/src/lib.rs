@@ -5,27 +5,29 @@
 //! is logged and the upgrade goes on; `fail_upgrade_on_error = "true"` makes a
 //! failed `binary-installed` notification abort the upgrade (the old binary stays).
 //!
-//! The `hook` world of `wasmvisor:plugin@0.1.0` is called before the switch
-//! (`binary-installed`) and after it (`switched`); "upgrade detected" and "upgrade
-//! failed" have no call in that contract, so this plugin cannot send them.
+//! Four events, from four calls of the hook world: `detected` and `failed` from
+//! `on-event` (notifications: the host only logs their errors), `binary-installed`
+//! from `pre-upgrade` (before the switch: the one that can refuse) and `switched`
+//! from `post-upgrade`.
 
-use wasmvisor_plugin_sdk::hook::Hook;
+use wasmvisor_plugin_sdk::hook::{Hook, UpgradeEvent};
 use wasmvisor_plugin_sdk::host::{self, Method, Request};
 use wasmvisor_plugin_sdk::types::*;
 
-/// Events this plugin can send, in the order they happen.
-const EVENTS: &[&str] = &[BINARY_INSTALLED, SWITCHED];
+/// Events this plugin can send, in the order they happen (`failed` replaces the
+/// last two when the attempt fails).
+const EVENTS: &[&str] = &[DETECTED, BINARY_INSTALLED, SWITCHED, FAILED];
+const DETECTED: &str = "detected";
 const BINARY_INSTALLED: &str = "binary-installed";
 const SWITCHED: &str = "switched";
-/// Events of the issue that the 0.1.0 hook contract gives no call for.
-const NOT_AVAILABLE: &[&str] = &["detected", "failed"];
+const FAILED: &str = "failed";
 
 struct Webhook;
 
 impl Hook for Webhook {
     fn describe() -> Manifest {
         Manifest::new("webhook", env!("CARGO_PKG_VERSION"), PluginKind::Hook)
-            .description("POSTs a JSON event to a configured URL before and after each switch")
+            .description("POSTs a JSON event to a configured URL when an upgrade is detected, installed, switched or failed")
             .config_keys(&["url", "events", "fail_upgrade_on_error"])
             // The destination is the operator's: `{operator-hosts}` grants exactly the
             // hosts listed in `hosts` of [plugins.webhook], nothing before that.
@@ -33,16 +35,42 @@ impl Hook for Webhook {
     }
 
     fn pre_upgrade(plan: Plan, ctx: HookContext) -> Result<(), Error> {
-        notify(BINARY_INSTALLED, &plan, &ctx)
+        notify(&Event::new(BINARY_INSTALLED), &plan, &ctx)
     }
 
     fn post_upgrade(plan: Plan, ctx: HookContext) -> Result<(), Error> {
-        notify(SWITCHED, &plan, &ctx)
+        notify(&Event::new(SWITCHED), &plan, &ctx)
+    }
+
+    fn on_event(event: UpgradeEvent, plan: Plan, ctx: HookContext) -> Result<(), Error> {
+        let event = match event {
+            UpgradeEvent::Detected => Event::new(DETECTED),
+            UpgradeEvent::Failed(reason) => Event {
+                name: FAILED,
+                reason: Some(reason),
+            },
+        };
+        // The host only logs what a notification returns, so say it as a warning
+        // of our own, like the other events.
+        notify(&event, &plan, &ctx)
     }
 }
 
-/// Sends `event` when subscribed, applying the failure policy.
-fn notify(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
+/// One event to send: its name and, for `failed`, the reason.
+struct Event {
+    name: &'static str,
+    reason: Option<String>,
+}
+
+impl Event {
+    fn new(name: &'static str) -> Self {
+        Event { name, reason: None }
+    }
+}
+
+/// Sends `event` when subscribed, applying the failure policy (which only
+/// `binary-installed` can act on: the other calls cannot stop anything).
+fn notify(event: &Event, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
     let fail_on_error = match host::config_get("fail_upgrade_on_error")
         .as_deref()
         .map(str::trim)
@@ -57,10 +85,16 @@ fn notify(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
     };
     match send_if_subscribed(event, plan, ctx) {
         Ok(()) => Ok(()),
-        Err(e) if fail_on_error => Err(e),
+        Err(e) if fail_on_error && event.name == BINARY_INSTALLED => Err(e),
         Err(e) => {
+            let goes_on = if event.name == BINARY_INSTALLED {
+                " (the upgrade goes on; set fail_upgrade_on_error = \"true\" to stop it instead)"
+            } else {
+                ""
+            };
             host::warn(&format!(
-                "webhook {event} for {} not delivered (the upgrade goes on; set fail_upgrade_on_error = \"true\" to stop it instead): {}",
+                "webhook {} for {} not delivered{goes_on}: {}",
+                event.name,
                 plan.name,
                 describe_error(&e)
             ));
@@ -69,7 +103,7 @@ fn notify(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
     }
 }
 
-fn send_if_subscribed(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
+fn send_if_subscribed(event: &Event, plan: &Plan, ctx: &HookContext) -> Result<(), Error> {
     let url = host::config_get("url")
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())
@@ -79,7 +113,7 @@ fn send_if_subscribed(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(),
                     .to_string(),
             )
         })?;
-    if !subscribed(event)? {
+    if !subscribed(host::config_get("events").as_deref(), event.name)? {
         return Ok(());
     }
     let body = event_json(event, plan, ctx, host::now_unix_ms());
@@ -102,24 +136,19 @@ fn send_if_subscribed(event: &str, plan: &Plan, ctx: &HookContext) -> Result<(),
             String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).trim()
         )));
     }
-    host::debug(&format!("webhook {event} for {} delivered", plan.name));
+    host::debug(&format!("webhook {} for {} delivered", event.name, plan.name));
     Ok(())
 }
 
 /// Whether `events` (comma list; unset = all) includes `event`. An unknown name is
 /// an error, so a typo does not silently turn notifications off.
-fn subscribed(event: &str) -> Result<bool, Error> {
-    let Some(list) = host::config_get("events") else {
+fn subscribed(list: Option<&str>, event: &str) -> Result<bool, Error> {
+    let Some(list) = list else {
         return Ok(true);
     };
     let mut wanted = false;
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if NOT_AVAILABLE.contains(&name) {
-            host::warn(&format!(
-                "webhook event {name:?} cannot be sent: the hook contract 0.1.0 has no call for it (available: {})",
-                EVENTS.join(", ")
-            ));
-        } else if !EVENTS.contains(&name) {
+        if !EVENTS.contains(&name) {
             return Err(Error::InvalidInput(format!(
                 "config `events` names {name:?}; known events: {}",
                 EVENTS.join(", ")
@@ -130,22 +159,52 @@ fn subscribed(event: &str) -> Result<bool, Error> {
     Ok(wanted)
 }
 
-/// `{"event":…,"plan":{"name","height","info"},"daemon":…,"previous_upgrade":…,"time_ms":…}`
-fn event_json(event: &str, plan: &Plan, ctx: &HookContext, time_ms: u64) -> String {
+/// `{"event","plan":{"name","height","info"},"daemon","previous_upgrade","platform",
+/// "reason"?,"time","time_ms"}`; `reason` only in `failed` events.
+fn event_json(event: &Event, plan: &Plan, ctx: &HookContext, time_ms: u64) -> String {
     let previous = match &ctx.previous_upgrade {
         Some(p) => json_string(p),
         None => "null".to_string(),
     };
+    let reason = match &event.reason {
+        Some(r) => format!(r#","reason":{}"#, json_string(r)),
+        None => String::new(),
+    };
     format!(
-        r#"{{"event":{},"plan":{{"name":{},"height":{},"info":{}}},"daemon":{},"previous_upgrade":{},"platform":{},"time_ms":{}}}"#,
-        json_string(event),
+        r#"{{"event":{},"plan":{{"name":{},"height":{},"info":{}}},"daemon":{},"previous_upgrade":{},"platform":{}{reason},"time":{},"time_ms":{}}}"#,
+        json_string(event.name),
         json_string(&plan.name),
         plan.height,
         json_string(&plan.info),
         json_string(&ctx.daemon_name),
         previous,
         json_string(&format!("{}/{}", ctx.platform.os, ctx.platform.arch)),
+        json_string(&rfc3339(time_ms)),
         time_ms
+    )
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (no time library in
+/// the plugin: days to a civil date by Howard Hinnant's algorithm).
+fn rfc3339(time_ms: u64) -> String {
+    let secs = time_ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        time_ms % 1000
     )
 }
 
@@ -179,3 +238,61 @@ fn describe_error(e: &Error) -> &str {
 }
 
 wasmvisor_plugin_sdk::export_hook!(Webhook);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> HookContext {
+        HookContext {
+            daemon_name: "gaiad".into(),
+            previous_upgrade: Some("v1".into()),
+            platform: Platform {
+                os: "linux".into(),
+                arch: "amd64".into(),
+            },
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            name: "v2".into(),
+            height: 42,
+            info: "{\"x\":\"y\"}".into(),
+        }
+    }
+
+    #[test]
+    fn failed_events_carry_the_reason_and_others_do_not() {
+        let failed = Event {
+            name: FAILED,
+            reason: Some("bad \"checksum\"\nline".into()),
+        };
+        let body = event_json(&failed, &plan(), &ctx(), 1_795_852_800_123);
+        assert_eq!(
+            body,
+            r#"{"event":"failed","plan":{"name":"v2","height":42,"info":"{\"x\":\"y\"}"},"daemon":"gaiad","previous_upgrade":"v1","platform":"linux/amd64","reason":"bad \"checksum\"\nline","time":"2026-11-28T08:00:00.123Z","time_ms":1795852800123}"#
+        );
+        let detected = event_json(&Event::new(DETECTED), &plan(), &ctx(), 0);
+        assert!(!detected.contains("reason"), "{detected}");
+        assert!(detected.contains(r#""time":"1970-01-01T00:00:00.000Z""#), "{detected}");
+    }
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
+    }
+
+    #[test]
+    fn the_event_list_selects_and_refuses_typos() {
+        assert!(subscribed(None, FAILED).unwrap());
+        assert!(subscribed(Some("detected, failed"), FAILED).unwrap());
+        assert!(!subscribed(Some("detected"), SWITCHED).unwrap());
+        assert!(!subscribed(Some(""), DETECTED).unwrap());
+        assert!(matches!(
+            subscribed(Some("detected,swiched"), DETECTED),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}
