@@ -1,8 +1,10 @@
 //! Plugins seen from the outside: the bundled log-scanner recognises the real
-//! node's halt line, and running with a log-subscribing plugin still passes the
-//! node's output through intact (the supervisor then reads the node's stdout).
+//! node's halt line — the height form and the time form of older SDKs — and
+//! upgrades a chain that never writes `upgrade-info.json`; running with a
+//! log-subscribing plugin still passes the node's output through intact (the
+//! supervisor then reads the node's stdout).
 
-use wasmvisor_e2e::{Chain, Exit, TestHome};
+use wasmvisor_e2e::{Chain, Exit, SETTLE, TIMEOUT, TestHome, wait_until};
 
 #[test]
 fn plugin_list_names_the_bundled_plugins() {
@@ -67,6 +69,97 @@ fn running_with_the_log_scanner_upgrades_and_passes_the_nodes_output_through() {
             wv.output()
         );
     }
+}
+
+/// A chain on an SDK before 0.43: `v2` at height 4 (a time-based plan when `time`
+/// is given), no `upgrade-info.json` at the halt, only the log line; the v2 binary
+/// is in place. The node runs under `wasmvisor run <extra…> start`.
+fn old_sdk_chain(time: Option<&str>) -> TestHome {
+    let mut home = TestHome::with_v2_at(4);
+    let plan = match time {
+        Some(t) => serde_json::json!([{"name": "v2", "height": 4, "time": t}]),
+        None => serde_json::json!([{"name": "v2", "height": 4}]),
+    };
+    home.set_env("FAKECHAIND_UPGRADES", &plan.to_string());
+    home.set_env("FAKECHAIND_WRITE_UPGRADE_INFO", "false");
+    home
+}
+
+fn run_node(home: &mut TestHome, plugin: Option<&str>) -> wasmvisor_e2e::Running {
+    let home_dir = home.home().display().to_string();
+    let mut args = vec!["run"];
+    if let Some(p) = plugin {
+        args.extend(["--plugin", p]);
+    }
+    args.extend(["start", "--home", &home_dir]);
+    let cmd = home.command(&args);
+    home.spawn(cmd)
+}
+
+/// The plan wasmvisor recorded beside the binary it switched to.
+fn applied_plan(home: &TestHome) -> serde_json::Value {
+    let text = std::fs::read_to_string(home.cosmovisor().join("upgrades/v2/upgrade-info.json"))
+        .expect("the applied plan is recorded");
+    serde_json::from_str(&text).expect("the applied plan is JSON")
+}
+
+#[test]
+fn the_log_scanner_upgrades_a_chain_that_never_writes_upgrade_info() {
+    let mut home = old_sdk_chain(None);
+    let wv = run_node(&mut home, Some("log-scanner"));
+    home.wait_for_blocks_by("v2", 4, &wv);
+    home.assert_current("upgrades/v2");
+    assert!(
+        wv.stdout()
+            .contains("ERR UPGRADE \"v2\" NEEDED at height: 4: "),
+        "{}",
+        home.describe(&wv)
+    );
+    assert!(
+        !home.upgrade_info_file().exists(),
+        "the chain wrote no upgrade-info.json: the log line alone drove the upgrade"
+    );
+    assert_eq!(applied_plan(&home)["height"], 4);
+}
+
+#[test]
+fn the_log_scanner_upgrades_at_once_for_a_time_based_plan() {
+    let mut home = old_sdk_chain(Some("2021-06-01T12:00:00Z"));
+    let wv = run_node(&mut home, Some("log-scanner"));
+    home.wait_for_blocks_by("v2", 4, &wv);
+    home.assert_current("upgrades/v2");
+    assert!(
+        wv.stdout()
+            .contains("ERR UPGRADE \"v2\" NEEDED at time: 2021-06-01T12:00:00Z: "),
+        "{}",
+        home.describe(&wv)
+    );
+    assert!(!home.upgrade_info_file().exists());
+    // The line gives no height: the plan is due now, recorded at height 1.
+    let plan = applied_plan(&home);
+    assert_eq!((&plan["name"], &plan["height"]), (&"v2".into(), &1.into()));
+    assert!(
+        wv.stderr().contains("2021-06-01T12:00:00Z"),
+        "the plugin says which time-based plan it reported\n{}",
+        wv.output()
+    );
+}
+
+#[test]
+fn without_the_log_scanner_a_chain_that_never_writes_upgrade_info_stays_halted() {
+    // The control for the two tests above: the same chain, no plugin.
+    let mut home = old_sdk_chain(Some("2021-06-01T12:00:00Z"));
+    let mut wv = run_node(&mut home, None);
+    wait_until(
+        "the node to halt for v2",
+        TIMEOUT,
+        || wv.stdout().contains("UPGRADE \"v2\" NEEDED at time:"),
+        || home.describe(&wv),
+    );
+    std::thread::sleep(SETTLE);
+    wv.assert_running();
+    home.assert_current("genesis");
+    assert_eq!(home.node_version(), "v1", "{}", home.describe(&wv));
 }
 
 #[test]
