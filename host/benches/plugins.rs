@@ -206,7 +206,7 @@ fn main() {
         assert_eq!(detectors.len(), 2);
         for i in 0..500 {
             for d in &detectors {
-                let _ = d.poll(None).await;
+                let _ = d.poll(None, None).await;
                 let _ = d
                     .on_log_line(&format!("INF committed state height={i}"))
                     .await;

@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod prestage;
 pub mod preupgrade;
 pub mod progress;
+pub mod running_version;
 pub mod supervisor;
 pub mod switch;
 pub mod upgrade;

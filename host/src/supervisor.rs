@@ -366,7 +366,9 @@ impl Supervisor {
             return None;
         }
         let current = detect::current_plan(&self.layout).map(|p| p.name);
-        let (tasks, plans) = DetectorTasks::start(detectors, current);
+        // Asked again for every run of the node: after a switch it is the new binary's.
+        let version = crate::running_version::RunningVersion::of_current(&self.layout);
+        let (tasks, plans) = DetectorTasks::start(detectors, current, version);
         Some((Arc::new(tasks), plans))
     }
 

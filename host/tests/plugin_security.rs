@@ -433,7 +433,7 @@ async fn a_detector_polls_once_per_plan_and_reads_log_lines() {
     assert_eq!(d.poll_interval, Some(Duration::from_secs(1)));
     assert!(d.wants_log_lines);
     assert_eq!(
-        d.poll(None).await,
+        d.poll(None, None).await,
         Some(Plan {
             name: "v3".into(),
             height: 1200,
@@ -441,7 +441,7 @@ async fn a_detector_polls_once_per_plan_and_reads_log_lines() {
         })
     );
     assert_eq!(
-        d.poll(None).await,
+        d.poll(None, None).await,
         None,
         "the detector remembers (state) that it reported v3"
     );
@@ -470,7 +470,7 @@ async fn a_failing_detector_yields_no_upgrade_and_is_counted() {
         )
         .unwrap();
     let detectors = host.detectors().await;
-    assert_eq!(detectors[0].poll(None).await, None);
+    assert_eq!(detectors[0].poll(None, None).await, None);
     assert_eq!(detectors[0].failures(), 1);
 }
 
@@ -696,7 +696,11 @@ async fn background_detectors_deliver_plans_from_polls_and_log_lines() {
             &[fixture("fixture_detector_basic")],
         )
         .unwrap();
-    let (tasks, mut plans) = DetectorTasks::start(host.detectors().await, None);
+    let (tasks, mut plans) = DetectorTasks::start(
+        host.detectors().await,
+        None,
+        wasmvisor::running_version::RunningVersion::known(None),
+    );
     assert!(tasks.wants_log_lines());
     // The polling detector reports at its first poll.
     let polled = tokio::time::timeout(Duration::from_secs(5), plans.recv())
@@ -782,7 +786,7 @@ async fn a_detector_returning_an_invalid_plan_is_a_counted_failure() {
         .unwrap();
     let detectors = host.detectors().await;
     assert_eq!(
-        detectors[0].poll(None).await,
+        detectors[0].poll(None, None).await,
         None,
         "height 0 is not a plan"
     );

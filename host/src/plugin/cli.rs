@@ -77,7 +77,7 @@ pub enum PluginCommand {
     },
     /// Poll a detector once, or feed it log lines (from a file, or `-` for stdin)
     #[command(
-        after_help = "Examples:\n  wasmvisor plugin detect ./my-detector.wasm\n  wasmvisor plugin detect log-scanner --log node.log"
+        after_help = "Examples:\n  wasmvisor plugin detect ./my-detector.wasm\n  wasmvisor plugin detect log-scanner --log node.log\n  wasmvisor plugin detect rpc-poll --running-version v2.0.0 --grant-host 127.0.0.1:1317 --set preset=lava --set url=http://127.0.0.1:1317"
     )]
     Detect {
         #[arg(value_name = "PATH|NAME")]
@@ -85,6 +85,10 @@ pub enum PluginCommand {
         /// Feed these lines to on-log-line instead of polling.
         #[arg(long, value_name = "FILE|-")]
         log: Option<PathBuf>,
+        /// The running binary's version the poll is told (as `<app> version` would
+        /// print it); none by default.
+        #[arg(long, value_name = "VERSION")]
+        running_version: Option<String>,
         #[command(flatten)]
         grants: OfflineGrants,
     },
@@ -162,8 +166,16 @@ pub fn plugin_command_to(
             PluginCommand::Detect {
                 plugin,
                 log,
+                running_version,
                 grants,
-            } => detect(&open(config_file, &plugin, &grants)?, log, out).await,
+            } => {
+                let opened = open(config_file, &plugin, &grants)?;
+                let node = NodeContext {
+                    running_version,
+                    ..opened.node()
+                };
+                detect(&opened, &node, log, out).await
+            }
             PluginCommand::Hook {
                 plugin,
                 plan,
@@ -207,6 +219,7 @@ impl Opened {
         NodeContext {
             daemon_name: self.host.daemon_name().to_string(),
             current_upgrade: None,
+            running_version: None,
         }
     }
 }
@@ -460,12 +473,17 @@ async fn inspect(opened: &Opened, out: &mut dyn Write) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn detect(opened: &Opened, log: Option<PathBuf>, out: &mut dyn Write) -> Result<ExitCode> {
+async fn detect(
+    opened: &Opened,
+    node: &NodeContext,
+    log: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
     let p = opened.plugin();
     let mut found: Vec<Plan> = Vec::new();
     match log {
         None => {
-            if let Some(plan) = p.poll(&opened.node()).await? {
+            if let Some(plan) = p.poll(node).await? {
                 found.push(plan);
             }
         }
@@ -606,6 +624,7 @@ mod tests {
         let (result, out) = run(PluginCommand::Detect {
             plugin: "log-scanner".into(),
             log: Some(log),
+            running_version: None,
             grants: OfflineGrants::default(),
         });
         result.unwrap();

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Detector;
+use crate::running_version::RunningVersion;
 use crate::upgrade_info::Plan;
 
 /// Lines waiting for the detectors; beyond this they are dropped (and counted).
@@ -36,25 +37,30 @@ pub struct DetectorTasks {
 
 impl DetectorTasks {
     /// Starts the detectors on the current tokio runtime. Plans they detect arrive on
-    /// the returned receiver. `current_upgrade` is passed to every poll.
+    /// the returned receiver. `current_upgrade` and the running binary's version are
+    /// passed to every poll; the first poll waits until that version is found out
+    /// (bounded by `running_version::VERSION_TIMEOUT`; the node is not waiting).
     pub fn start(
         detectors: Vec<Detector>,
         current_upgrade: Option<String>,
+        running_version: RunningVersion,
     ) -> (DetectorTasks, mpsc::Receiver<Plan>) {
         let (plans_tx, plans_rx) = mpsc::channel(16);
         let detectors: Vec<Arc<Detector>> = detectors.into_iter().map(Arc::new).collect();
         let mut tasks = Vec::new();
         for d in detectors.iter().filter(|d| d.poll_interval.is_some()) {
             let (d, tx, current) = (d.clone(), plans_tx.clone(), current_upgrade.clone());
+            let version = running_version.clone();
             tasks.push(tokio::spawn(async move {
                 let Some(period) = d.poll_interval else {
                     return;
                 };
+                version.settled().await;
                 let mut ticker = tokio::time::interval(period);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     ticker.tick().await;
-                    if let Some(plan) = d.poll(current.clone()).await
+                    if let Some(plan) = d.poll(current.clone(), version.now()).await
                         && tx.send(plan).await.is_err()
                     {
                         return;

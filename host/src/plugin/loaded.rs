@@ -78,6 +78,8 @@ pub struct NodeContext {
     pub daemon_name: String,
     /// The upgrade the node runs now (None = genesis).
     pub current_upgrade: Option<String>,
+    /// What the running binary's `version` printed (first line; None = unknown).
+    pub running_version: Option<String>,
 }
 
 /// A plugin as loaded: identity known, compiled lazily.
@@ -312,6 +314,7 @@ impl LoadedPlugin {
         let ctx = types::DetectContext {
             daemon_name: node.daemon_name.clone(),
             current_upgrade: node.current_upgrade.clone(),
+            running_version: node.running_version.clone(),
         };
         let pre = pre.clone();
         let out = guarded(ready, CallScope::default(), move |store| {

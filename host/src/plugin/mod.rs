@@ -235,6 +235,7 @@ impl PluginHost {
         NodeContext {
             daemon_name: self.daemon_name.clone(),
             current_upgrade,
+            running_version: None,
         }
     }
 
@@ -386,10 +387,17 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Polls once. A failure is logged and counted and means "no upgrade now".
-    pub async fn poll(&self, current_upgrade: Option<String>) -> Option<Plan> {
+    /// Polls once, telling the detector which upgrade runs and what the running
+    /// binary's `version` said. A failure is logged and counted and means "no
+    /// upgrade now".
+    pub async fn poll(
+        &self,
+        current_upgrade: Option<String>,
+        running_version: Option<String>,
+    ) -> Option<Plan> {
         let node = NodeContext {
             current_upgrade,
+            running_version,
             ..self.node.clone()
         };
         self.apply_policy(self.plugin.poll(&node).await)
