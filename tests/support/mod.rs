@@ -27,6 +27,7 @@ pub mod home;
 pub mod http;
 pub mod process;
 pub mod procfs;
+pub mod s3;
 pub mod wait;
 
 pub use chain::Chain;
