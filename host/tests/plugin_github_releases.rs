@@ -3,7 +3,10 @@
 //! a release by tag (with or without GitHub's `digest` field), checksum lists
 //! reached through a redirect to a second "storage" server, 404, an exhausted rate
 //! limit with its headers, a release without the wanted asset, and the host's
-//! credential rules (the token is added by the host, never by the plugin).
+//! credential rules (the token is added by the host, never by the plugin). A
+//! private repository (`private = true`): the binary comes through the API asset
+//! URL with `Accept: application/octet-stream` and the token, and the redirected
+//! download to the storage host carries neither.
 
 mod common;
 
@@ -758,5 +761,161 @@ async fn the_resolved_asset_installs_end_to_end_through_the_download_redirect() 
         storage.seen().len(),
         1,
         "downloaded once, through the redirect"
+    );
+}
+
+/// A fake GitHub for a PRIVATE repository: without the bearer token every API path
+/// is a 404 (as GitHub hides private repositories); an asset's API URL gives its
+/// JSON description unless asked for `application/octet-stream`, and then redirects
+/// to `storage` (another origin) with a signed URL. `browser_download_url`s point
+/// at `storage` paths that do not exist (browser sessions only, for private repos).
+fn private_api(
+    storage: &Server,
+    token: &'static str,
+    assets: impl Fn(&Server, &Server) -> Vec<serde_json::Value> + Send + Sync + 'static,
+) -> Server {
+    let port = Arc::new(Mutex::new(0u16));
+    let cell = port.clone();
+    let storage_port = storage.port;
+    let api = Server::start(move |req| {
+        let me = Server {
+            port: *cell.lock().unwrap(),
+            seen: Arc::default(),
+        };
+        let storage = Server {
+            port: storage_port,
+            seen: Arc::default(),
+        };
+        if req.header("authorization") != Some(format!("Bearer {token}").as_str()) {
+            return Reply::not_found();
+        }
+        if req.path == RELEASE_PATH {
+            return Reply::json(200, release("v2.0.1", assets(&me, &storage)));
+        }
+        match req
+            .path
+            .strip_prefix(&format!("/repos/{REPO}/releases/assets/"))
+        {
+            Some(id) if req.header("accept") == Some("application/octet-stream") => {
+                Reply::redirect(&storage.url(&format!("/signed/{id}?X-Amz-Signature=abc")))
+            }
+            Some(id) => Reply::json(200, serde_json::json!({"id": id, "name": "metadata"})),
+            None => Reply::not_found(),
+        }
+    });
+    *port.lock().unwrap() = api.port;
+    api
+}
+
+#[tokio::test]
+async fn a_private_asset_installs_through_the_api_and_the_token_never_reaches_storage() {
+    const TOKEN: &str = "ghp_private_token_9876543210";
+    // SAFETY of the test: a variable only this test uses.
+    unsafe { std::env::set_var("WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN", TOKEN) };
+    let archive = tarball();
+    let digest = sha256_hex(&archive);
+    let storage = Server::start(move |req| {
+        if req.path.starts_with("/signed/2?") {
+            Reply::bytes(archive.clone())
+        } else {
+            Reply::not_found()
+        }
+    });
+    let here = Platform::current();
+    let name = format!("chaind-2.0.1-{}-{}.tar.gz", here.os, here.arch);
+    let api = private_api(&storage, TOKEN, move |api, storage| {
+        vec![asset(
+            api,
+            storage,
+            2,
+            &name,
+            Some(&format!("sha256:{digest}")),
+        )]
+    });
+    let home = Home::new();
+    let rule = format!(
+        "[[plugins.credentials]]\nhosts = [\"127.0.0.1:{}\"]\nbearer_env = \"WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN\"\n",
+        api.port
+    );
+    let host = Arc::new(home.host(&api, &format!("{TEMPLATE}\nprivate = true"), &rule));
+    let config = wasmvisor::config::Config::new(home.path(), "chaind");
+    let source = host
+        .extensions(&config)
+        .binary_source
+        .expect("a resolver makes a binary source");
+    source
+        .fetch(&plan("v2.0.1"), &config.layout())
+        .await
+        .unwrap();
+
+    let installed = home.path().join("cosmovisor/upgrades/v2.0.1/bin/chaind");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read("/bin/true").unwrap()
+    );
+    let download = api
+        .seen()
+        .into_iter()
+        .find(|r| r.path == format!("/repos/{REPO}/releases/assets/2"))
+        .expect("the binary is fetched through the API asset URL");
+    assert_eq!(download.header("accept"), Some("application/octet-stream"));
+    assert_eq!(
+        download.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let storage_seen = storage.seen();
+    assert_eq!(storage_seen.len(), 1, "{storage_seen:?}");
+    assert!(storage_seen[0].path.starts_with("/signed/2?"));
+    for request in &storage_seen {
+        assert_eq!(request.header("authorization"), None, "{request:?}");
+        assert!(
+            !request.headers.iter().any(|(_, v)| v.contains(TOKEN)),
+            "the token reached the storage host: {request:?}"
+        );
+        assert_eq!(
+            request.header("accept"),
+            Some("*/*"),
+            "the API's accept header stays with the API: {request:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_private_the_browser_url_of_a_private_asset_fails_to_download() {
+    const TOKEN: &str = "ghp_private_token_control";
+    // SAFETY of the test: a variable only this test uses.
+    unsafe { std::env::set_var("WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN_2", TOKEN) };
+    let archive = tarball();
+    let digest = sha256_hex(&archive);
+    let storage = Server::start(|_| Reply::not_found());
+    let here = Platform::current();
+    let name = format!("chaind-2.0.1-{}-{}.tar.gz", here.os, here.arch);
+    let api = private_api(&storage, TOKEN, move |api, storage| {
+        vec![asset(
+            api,
+            storage,
+            2,
+            &name,
+            Some(&format!("sha256:{digest}")),
+        )]
+    });
+    let home = Home::new();
+    let rule = format!(
+        "[[plugins.credentials]]\nhosts = [\"127.0.0.1:{}\"]\nbearer_env = \"WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN_2\"\n",
+        api.port
+    );
+    let host = Arc::new(home.host(&api, TEMPLATE, &rule));
+    let config = wasmvisor::config::Config::new(home.path(), "chaind");
+    let source = host.extensions(&config).binary_source.unwrap();
+    let err = source
+        .fetch(&plan("v2.0.1"), &config.layout())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("404"), "{err:#}");
+    assert!(
+        !home
+            .path()
+            .join("cosmovisor/upgrades/v2.0.1/bin/chaind")
+            .exists()
     );
 }

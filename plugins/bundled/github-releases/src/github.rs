@@ -8,11 +8,12 @@
 
 use serde::Deserialize;
 use wasmvisor_plugin_sdk::host::{self, Method, Request, Response};
-use wasmvisor_plugin_sdk::types::{Error, Platform};
+use wasmvisor_plugin_sdk::types::{ArchiveKind, Artifact, Error, Platform};
 
 pub const MAX_REDIRECTS: usize = 5;
 const API_JSON: &str = "application/vnd.github+json";
 const OCTET_STREAM: &str = "application/octet-stream";
+const API_VERSION: &str = "2022-11-28";
 
 #[derive(Debug, Deserialize)]
 pub struct Release {
@@ -131,6 +132,42 @@ fn no_asset(release: &Release, repo: &str, what: &str) -> Error {
     ))
 }
 
+/// The artifact of an asset of a private repository: its API URL with
+/// `Accept: application/octet-stream`. GitHub answers with a redirect to a signed
+/// storage URL; the host follows it, sending the token (its rule for the API host)
+/// to the API only and these headers to the API's origin only. The archive kind
+/// comes from the asset's name, as the API URL has no extension.
+pub fn private_download(asset: &Asset, repo: &str) -> Result<Artifact, Error> {
+    if asset.url.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "github-releases: asset {} of {repo} has no API `url` to download it from \
+             (private = true needs one); is api_base a GitHub API?",
+            asset.name
+        )));
+    }
+    Ok(Artifact::new(asset.url.clone())
+        .header("accept", OCTET_STREAM)
+        .header("x-github-api-version", API_VERSION)
+        .archive(archive_kind(&asset.name)))
+}
+
+/// The archive kind an asset's name announces; `auto` (the host looks at the
+/// bytes) when it announces none.
+pub fn archive_kind(name: &str) -> ArchiveKind {
+    let name = name.to_ascii_lowercase();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        ArchiveKind::TarGz
+    } else if name.ends_with(".tar.xz") {
+        ArchiveKind::TarXz
+    } else if name.ends_with(".zip") {
+        ArchiveKind::Zip
+    } else if name.ends_with(".gz") {
+        ArchiveKind::Gzip
+    } else {
+        ArchiveKind::Auto
+    }
+}
+
 /// The content of a small asset (a checksum list), through GitHub's redirect to its
 /// storage host. Uses the API URL when there is one (works for private repositories:
 /// the operator's token rule for the API host applies), else the browser URL.
@@ -156,7 +193,7 @@ fn get(start: &str, accept: &str) -> Result<Response, Error> {
             url: url.clone(),
             headers: vec![
                 ("accept".to_string(), accept.to_string()),
-                ("x-github-api-version".to_string(), "2022-11-28".to_string()),
+                ("x-github-api-version".to_string(), API_VERSION.to_string()),
             ],
             body: None,
         })
@@ -290,4 +327,59 @@ fn utc(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(name: &str, url: &str) -> Asset {
+        Asset {
+            name: name.to_string(),
+            url: url.to_string(),
+            browser_download_url: format!("https://github.com/o/r/releases/download/v1/{name}"),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn a_private_download_is_the_api_url_asking_for_the_bytes() {
+        let a = asset(
+            "chaind-linux-amd64.tar.gz",
+            "https://api.github.com/repos/o/r/releases/assets/7",
+        );
+        let artifact = private_download(&a, "o/r").unwrap();
+        assert_eq!(artifact.url, a.url);
+        assert!(
+            artifact
+                .headers
+                .contains(&("accept".to_string(), OCTET_STREAM.to_string()))
+        );
+        assert!(
+            !artifact
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization")),
+            "the token is the host's business"
+        );
+        assert_eq!(artifact.archive, ArchiveKind::TarGz);
+        assert!(matches!(
+            private_download(&asset("x", ""), "o/r"),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn the_archive_kind_follows_the_asset_name() {
+        for (name, kind) in [
+            ("a.tar.gz", ArchiveKind::TarGz),
+            ("a.TGZ", ArchiveKind::TarGz),
+            ("a.tar.xz", ArchiveKind::TarXz),
+            ("a.zip", ArchiveKind::Zip),
+            ("a.gz", ArchiveKind::Gzip),
+            ("chaind-linux-amd64", ArchiveKind::Auto),
+        ] {
+            assert_eq!(archive_kind(name), kind, "{name}");
+        }
+    }
 }

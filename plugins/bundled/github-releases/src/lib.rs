@@ -58,7 +58,11 @@ impl Resolver for GithubReleases {
             None => github::asset_for_platform(&release, &platform, &settings.repo)?,
         };
         let found = checksum::for_asset(&release, asset)?;
-        let mut artifact = Artifact::new(asset.browser_download_url.clone());
+        let mut artifact = if settings.private {
+            github::private_download(asset, &settings.repo)?
+        } else {
+            Artifact::new(asset.browser_download_url.clone())
+        };
         match found {
             Some(sum) => artifact.checksum = Some(sum),
             None if settings.allow_missing_checksum && settings.must_have_checksum => {

@@ -9,6 +9,7 @@ pub const TAG_TEMPLATE: &str = "tag_template";
 pub const ASSET_TEMPLATE: &str = "asset_template";
 pub const API_BASE: &str = "api_base";
 pub const ALLOW_MISSING_CHECKSUM: &str = "allow_missing_checksum";
+pub const PRIVATE: &str = "private";
 /// Set by the host (not the operator's table) from `DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM`.
 pub const MUST_HAVE_CHECKSUM: &str = "must-have-checksum";
 
@@ -19,6 +20,7 @@ pub const KEYS: &[&str] = &[
     ASSET_TEMPLATE,
     API_BASE,
     ALLOW_MISSING_CHECKSUM,
+    PRIVATE,
     MUST_HAVE_CHECKSUM,
 ];
 
@@ -31,6 +33,11 @@ pub struct Settings {
     /// Without a trailing slash.
     pub api_base: String,
     pub allow_missing_checksum: bool,
+    /// Download through the API asset URL (`Accept: application/octet-stream`), which
+    /// the host's token rule for the API host authorizes, instead of
+    /// `browser_download_url`, which GitHub serves only to browsers for private
+    /// repositories.
+    pub private: bool,
     /// The supervisor refuses unverified downloads: `allow_missing_checksum` cannot
     /// override that, and saying so here is clearer than the installer's refusal.
     pub must_have_checksum: bool,
@@ -56,6 +63,7 @@ impl Settings {
             asset_template: config_get(ASSET_TEMPLATE).filter(|t| !t.trim().is_empty()),
             api_base,
             allow_missing_checksum: flag(ALLOW_MISSING_CHECKSUM)?,
+            private: flag(PRIVATE)?,
             must_have_checksum: flag(MUST_HAVE_CHECKSUM)?,
         })
     }

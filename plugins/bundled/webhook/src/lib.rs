@@ -136,7 +136,10 @@ fn send_if_subscribed(event: &Event, plan: &Plan, ctx: &HookContext) -> Result<(
             String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).trim()
         )));
     }
-    host::debug(&format!("webhook {} for {} delivered", event.name, plan.name));
+    host::debug(&format!(
+        "webhook {} for {} delivered",
+        event.name, plan.name
+    ));
     Ok(())
 }
 
@@ -275,7 +278,10 @@ mod tests {
         );
         let detected = event_json(&Event::new(DETECTED), &plan(), &ctx(), 0);
         assert!(!detected.contains("reason"), "{detected}");
-        assert!(detected.contains(r#""time":"1970-01-01T00:00:00.000Z""#), "{detected}");
+        assert!(
+            detected.contains(r#""time":"1970-01-01T00:00:00.000Z""#),
+            "{detected}"
+        );
     }
 
     #[test]
