@@ -10,6 +10,18 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# The s3 resolver's end-to-end tests run a real S3-compatible server (moto) and set
+# it up with boto3 (installed with moto). Missing, it is installed here; if that
+# fails, those tests fail saying what to install (they never skip).
+if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
+    python3 -m pip install --quiet 'moto[server]>=5,<6' ||
+        python3 -m pip install --quiet --user --break-system-packages 'moto[server]>=5,<6' ||
+        echo "cannot install moto[server]: the s3 end-to-end tests will fail" >&2
+    if command -v pyenv >/dev/null; then pyenv rehash || true; fi
+    PATH="$PATH:$(python3 -m site --user-base)/bin"
+    export PATH
+fi
+
 cargo build --workspace --features wasmvisor/failpoints
 cargo test --workspace --features wasmvisor/failpoints
 
