@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: how long the demo's complete upgrade takes, against a baseline
+# Benchmark: how long the demo's two complete upgrades take, against a baseline
 # measured in the same run — the same chain work without wasmvisor (fake-chaind
-# v1 runs to the halt at height 8, then v2 runs on to height 12, started by
-# hand). The difference is what wasmvisor (detect, stop, back up, pre-upgrade,
-# switch, restart) plus the demo's own setup and checks cost.
+# v1 runs to the halt at height 8, v2 to the halt at 16, then v3 on to height 18,
+# each started by hand, v3 already on disk). The difference is what wasmvisor
+# (detect, stop, download + verify v3 over loopback, back up, pre-upgrade,
+# switch, restart — twice) plus the demo's own setup and checks cost.
 #
 # Usage: examples/demo/bench.sh [bin-dir, default target/release] (RUNS=5)
 # Build first: cargo build --release --workspace
@@ -23,14 +24,16 @@ baseline_once() {
     local home pid t0
     home=$(mktemp -d)
     mkdir -p "$home/config"
-    echo '{"block_time_ms":50,"upgrades":[{"name":"v2","height":8}],"exit_on_halt":true}' \
+    echo '{"block_time_ms":50,"upgrades":[{"name":"v2","height":8},{"name":"v3","height":16}],"exit_on_halt":true}' \
         >"$home/config/fakechain.json"
     "$BIN/fake-chaind" make-version v2 "$home/v2" >/dev/null
+    "$BIN/fake-chaind" make-version v3 "$home/v3" >/dev/null
     t0=$(now_ms)
     "$BIN/fake-chaind" start --home "$home" >/dev/null 2>&1 || true # exits 1 at the halt
-    "$home/v2" start --home "$home" >"$home/v2.log" 2>&1 &
+    "$home/v2" start --home "$home" >/dev/null 2>&1 || true         # exits 1 at the next
+    "$home/v3" start --home "$home" >"$home/v3.log" 2>&1 &
     pid=$!
-    until grep -q "height=12 " "$home/v2.log"; do sleep 0.005; done
+    until grep -q "height=18 " "$home/v3.log"; do sleep 0.005; done
     kill -TERM "$pid"
     wait "$pid"
     echo $(($(now_ms) - t0))
@@ -54,7 +57,7 @@ for _ in $(seq "$RUNS"); do
 done
 b=$(printf '%s\n' "${baseline[@]}" | median)
 d=$(printf '%s\n' "${demo[@]}" | median)
-echo "runs: $RUNS (median; 50 ms blocks, upgrade v1 -> v2 at height 8, chain to height 12)"
+echo "runs: $RUNS (median; 50 ms blocks, v1 -> v2 at height 8, v2 -> v3 (downloaded) at 16, chain to 18)"
 echo "baseline, chain work without wasmvisor: ${b} ms   (all: ${baseline[*]})"
-echo "wasmvisor-demo, complete upgrade:       ${d} ms   (all: ${demo[*]})"
+echo "wasmvisor-demo, two complete upgrades:  ${d} ms   (all: ${demo[*]})"
 echo "overhead (wasmvisor + demo setup/checks): $((d - b)) ms"

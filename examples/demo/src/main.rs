@@ -2,12 +2,16 @@
 //!
 //! `cargo build --release --workspace && target/release/wasmvisor-demo` shows
 //! a newcomer, in seconds, what wasmvisor does: a fake Cosmos node runs under
-//! wasmvisor, halts at an upgrade height, and wasmvisor backs up its data,
-//! switches to the binary placed by `add-upgrade` and restarts it. Every claim
-//! is checked; anything that did not happen ends the demo with exit code 1.
+//! wasmvisor and halts at two upgrade heights. For v2 wasmvisor backs up its
+//! data, switches to the binary placed by `add-upgrade` and restarts it; for v3
+//! it first downloads the binary the plan's info names (from a loopback release
+//! server the demo starts) and verifies its sha256. Every claim is checked;
+//! anything that did not happen ends the demo with exit code 1.
 
 mod evidence;
 mod narrate;
+mod release;
+mod release_server;
 mod scenario;
 mod steps;
 mod supervisor;
@@ -18,14 +22,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use scenario::{DEFAULT_PATIENCE, Demo, V2, V2_HEIGHT};
+use scenario::{DEFAULT_PATIENCE, Demo, V2, V2_HEIGHT, V3, V3_HEIGHT};
 use tools::Tools;
 
 const USAGE: &str = "\
 Usage: wasmvisor-demo [--keep] [--timeout <seconds>]
 
-Runs a complete wasmvisor upgrade of the fake chain daemon (genesis v1 -> v2)
-in a temporary home and narrates each step with the evidence.
+Runs two complete wasmvisor upgrades of the fake chain daemon in a temporary
+home — v1 -> v2 with a binary placed by add-upgrade, then v2 -> v3 with a binary
+wasmvisor downloads (from a loopback server) and verifies — and narrates each
+step with the evidence.
 
   --keep               keep the temporary home afterwards (it is always kept on failure)
   --timeout <seconds>  how long to wait for any one thing to happen (default 30)
@@ -96,7 +102,7 @@ fn run(options: &Options) -> Result<()> {
         .tempdir()
         .context("cannot create a temporary directory")?;
     println!(
-        "wasmvisor demo: a fake Cosmos chain upgrades itself from v1 to {V2} at height {V2_HEIGHT}"
+        "wasmvisor demo: a fake Cosmos chain upgrades from v1 to {V2} at height {V2_HEIGHT}, then to {V3} (downloaded) at height {V3_HEIGHT}"
     );
     println!("working in {}", root.path().display());
 
@@ -118,17 +124,20 @@ fn run(options: &Options) -> Result<()> {
         }
     }
     let notes = &demo.notes;
+    let backups: Vec<String> = notes
+        .backups
+        .iter()
+        .map(|b| evidence::short(b, &demo.home))
+        .collect();
     narrate::success(&format!(
-        "upgrade done in {:.1}s: current {} -> {}, version {} -> {}, backup {}, chain at height {}",
+        "{} upgrades done in {:.1}s: current {} -> {}, version {} -> {} ({V3} downloaded and verified), backups {}, chain at height {}",
+        notes.currents.len(),
         started.elapsed().as_secs_f64(),
         notes.current_before,
-        notes.current_after,
+        notes.currents.join(" -> "),
         notes.version_before,
-        notes.version_after,
-        notes
-            .backup
-            .as_deref()
-            .map_or_else(|| "none".to_owned(), |b| evidence::short(b, &demo.home)),
+        notes.versions.join(" -> "),
+        backups.join(", "),
         notes.final_height
     ));
     drop(demo);

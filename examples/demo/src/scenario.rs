@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::narrate::{self, Stream};
+use crate::release_server::ReleaseServer;
 use crate::supervisor::Supervisor;
 use crate::tools::Tools;
 
@@ -21,6 +22,9 @@ pub const BLOCK_TIME_MS: u64 = 50;
 /// The first upgrade: a binary placed by `add-upgrade`.
 pub const V2: &str = "v2";
 pub const V2_HEIGHT: u64 = 8;
+/// The second upgrade: a binary wasmvisor downloads from the plan's info.
+pub const V3: &str = "v3";
+pub const V3_HEIGHT: u64 = 16;
 /// How long any one thing may take, by default, before the demo calls it a failure.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -37,11 +41,18 @@ const ISOLATED_PREFIXES: [&str; 5] = [
 pub struct Notes {
     pub genesis_sha256: String,
     pub v2_binary: PathBuf,
+    /// The v3 binary the release archive holds, its sha256, and the plan info
+    /// naming the archive's URL and checksum.
+    pub v3_binary_sha256: String,
+    pub v3_info: String,
     pub current_before: String,
-    pub current_after: String,
+    /// `current` after each upgrade, in order.
+    pub currents: Vec<String>,
     pub version_before: String,
-    pub version_after: String,
-    pub backup: Option<PathBuf>,
+    /// The current binary's version after each upgrade, in order.
+    pub versions: Vec<String>,
+    /// The backup made by each upgrade, in order.
+    pub backups: Vec<PathBuf>,
     pub final_height: u64,
 }
 
@@ -53,6 +64,8 @@ pub struct Demo {
     pub home: PathBuf,
     pub releases: PathBuf,
     pub supervisor: Option<Supervisor>,
+    /// Serves the v3 release on 127.0.0.1 for the whole run.
+    pub release_server: Option<ReleaseServer>,
     pub notes: Notes,
     /// How long `wait_until` waits for anything.
     pub patience: Duration,
@@ -66,6 +79,7 @@ impl Demo {
             releases: root.join("releases"),
             root,
             supervisor: None,
+            release_server: None,
             notes: Notes::default(),
             patience,
         }

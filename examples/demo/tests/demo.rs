@@ -66,7 +66,18 @@ fn the_demo_upgrades_the_fake_chain_and_cleans_up() {
         "current/bin/fake-chaind version: v1 -> v2",
         "fakechain_state.json at height 8 by v1",
         "committed state height=9 module=state version=v2",
-        "✓ upgrade done in",
+        // The second upgrade: downloaded from the loopback server and verified.
+        "UPGRADE \"v3\" NEEDED at height: 16: {\"binaries\":{\"linux/",
+        "cosmovisor/upgrades/v3: absent",
+        "verified",
+        "the release server served: GET /releases/v3/",
+        "?checksum=sha256:",
+        "= the published v3 binary",
+        "cosmovisor/current: upgrades/v2 -> upgrades/v3",
+        "current/bin/fake-chaind version: v2 -> v3",
+        "fakechain_state.json at height 16 by v2",
+        "committed state height=18 module=state version=v3",
+        "✓ 2 upgrades done in",
     ] {
         assert!(
             output.contains(expected),
@@ -88,7 +99,7 @@ fn keep_leaves_the_home_for_inspection() {
     let dir = working_dir(&output);
     let current = fs::read_link(dir.join("node/cosmovisor/current")).unwrap();
     fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(current, Path::new("upgrades/v2"));
+    assert_eq!(current, Path::new("upgrades/v3"));
 }
 
 #[test]
@@ -110,7 +121,7 @@ fn a_supervisor_that_does_nothing_fails_the_demo_at_init_and_keeps_the_home() {
     let out = Command::new(demo).output().unwrap();
     let output = text(&out);
     assert_eq!(out.status.code(), Some(1), "{output}");
-    assert!(output.contains("step 2 (wasmvisor init"), "{output}");
+    assert!(output.contains("step 3 (wasmvisor init"), "{output}");
     let kept = working_dir(&output);
     assert!(kept.exists(), "a failed demo keeps its home for inspection");
     fs::remove_dir_all(kept).unwrap();
@@ -135,7 +146,31 @@ fn a_supervisor_that_never_upgrades_fails_the_demo() {
         output.contains("wasmvisor switching current to v2 did not happen within 2s"),
         "{output}"
     );
-    assert!(output.contains("step 7"), "{output}");
+    assert!(output.contains("step 8"), "{output}");
+    fs::remove_dir_all(working_dir(&output)).unwrap();
+}
+
+#[test]
+fn a_supervisor_that_may_not_download_fails_the_demo_at_the_second_upgrade() {
+    // Real wasmvisor, but downloads forbidden: v2 (placed by hand) still upgrades,
+    // v3 cannot be fetched, and the demo must say so rather than narrate a download.
+    let script = format!(
+        "#!/bin/sh\nDAEMON_ALLOW_DOWNLOAD_BINARIES=false exec '{}' \"$@\"\n",
+        sibling("wasmvisor").display()
+    );
+    let (_dir, demo) = scratch_with(Some(&script));
+    let out = Command::new(demo)
+        .args(["--timeout", "10"])
+        .output()
+        .unwrap();
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("cosmovisor/current: genesis -> upgrades/v2"),
+        "{output}"
+    );
+    assert!(output.contains("step 11"), "{output}");
+    assert!(!output.contains("the release server served"), "{output}");
     fs::remove_dir_all(working_dir(&output)).unwrap();
 }
 
