@@ -92,21 +92,27 @@ pub enum PluginCommand {
         #[command(flatten)]
         grants: OfflineGrants,
     },
-    /// Run a hook's pre-upgrade (or --post) for a plan against a new binary
+    /// Run a hook's pre-upgrade (or --post, or an event) for a plan
     #[command(
-        after_help = "Example:\n  wasmvisor plugin hook ./version-check.wasm --plan plan.json --binary ./gaiad-v2"
+        after_help = "Examples:\n  wasmvisor plugin hook ./version-check.wasm --plan plan.json --binary ./gaiad-v2\n                        wasmvisor plugin hook webhook --plan plan.json --failed \"checksum mismatch\" --grant-host 127.0.0.1 --set url=http://127.0.0.1:9095/"
     )]
     Hook {
         #[arg(value_name = "PATH|NAME")]
         plugin: String,
         #[arg(long, value_name = "FILE")]
         plan: PathBuf,
-        /// The binary `run-new-binary` runs.
-        #[arg(long, value_name = "FILE")]
-        binary: PathBuf,
+        /// The binary `run-new-binary` runs (pre- and post-upgrade only).
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["detected", "failed"])]
+        binary: Option<PathBuf>,
         /// Call post-upgrade instead of pre-upgrade.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["detected", "failed"])]
         post: bool,
+        /// Call on-event with `detected` instead.
+        #[arg(long, conflicts_with = "failed")]
+        detected: bool,
+        /// Call on-event with `failed` and this reason instead.
+        #[arg(long, value_name = "REASON")]
+        failed: Option<String>,
         #[command(flatten)]
         grants: OfflineGrants,
     },
@@ -181,23 +187,36 @@ pub fn plugin_command_to(
                 plan,
                 binary,
                 post,
+                detected,
+                failed,
                 grants,
             } => {
                 let ctx = open(config_file, &plugin, &grants)?;
                 let plan = read_plan(&plan)?;
-                let binary = std::path::absolute(&binary).unwrap_or(binary);
                 let node = ctx.node();
-                if post {
-                    ctx.plugin().post_upgrade(&plan, &node, &binary).await?;
-                } else {
-                    ctx.plugin().pre_upgrade(&plan, &node, &binary).await?;
-                }
-                writeln!(
-                    out,
-                    "{} of {} passed",
-                    if post { "post-upgrade" } else { "pre-upgrade" },
-                    plan.name
-                )?;
+                let event = match (detected, failed) {
+                    (true, _) => Some(crate::upgrade::UpgradeEvent::Detected),
+                    (false, Some(reason)) => Some(crate::upgrade::UpgradeEvent::Failed(reason)),
+                    (false, None) => None,
+                };
+                let call = match (event, binary) {
+                    (Some(event), _) => {
+                        ctx.plugin().on_event(&event, &plan, &node).await?;
+                        "on-event"
+                    }
+                    (None, None) => bail!("--binary is needed for pre- and post-upgrade"),
+                    (None, Some(binary)) => {
+                        let binary = std::path::absolute(&binary).unwrap_or(binary);
+                        if post {
+                            ctx.plugin().post_upgrade(&plan, &node, &binary).await?;
+                            "post-upgrade"
+                        } else {
+                            ctx.plugin().pre_upgrade(&plan, &node, &binary).await?;
+                            "pre-upgrade"
+                        }
+                    }
+                };
+                writeln!(out, "{call} of {} passed", plan.name)?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -645,8 +664,10 @@ mod tests {
         let hook = |expect: &str| PluginCommand::Hook {
             plugin: fixture("fixture_hook_basic"),
             plan: plan.clone(),
-            binary: binary.clone(),
+            binary: Some(binary.clone()),
             post: false,
+            detected: false,
+            failed: None,
             grants: grants(&[], &[&format!("expect={expect}")]),
         };
         let (ok, out) = run(hook("v1.0"));
@@ -655,5 +676,28 @@ mod tests {
         let (refused, _) = run(hook("v2.0"));
         let msg = format!("{:#}", refused.unwrap_err());
         assert!(msg.contains("expected it to contain \"v2.0\""), "{msg}");
+    }
+
+    #[test]
+    fn hook_events_need_no_binary_and_reach_on_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        std::fs::write(&plan, r#"{"name":"v2","height":3}"#).unwrap();
+        let event = |detected: bool, failed: Option<&str>| PluginCommand::Hook {
+            plugin: fixture("fixture_hook_basic"),
+            plan: plan.clone(),
+            binary: None,
+            post: false,
+            detected,
+            failed: failed.map(str::to_string),
+            grants: grants(&[], &[]),
+        };
+        for (detected, failed) in [(true, None), (false, Some("no binary"))] {
+            let (ok, out) = run(event(detected, failed));
+            ok.unwrap();
+            assert!(out.contains("on-event of v2 passed"), "{out}");
+        }
+        let (missing, _) = run(event(false, None));
+        assert!(format!("{:#}", missing.unwrap_err()).contains("--binary"));
     }
 }
