@@ -68,6 +68,17 @@ impl Node<'_> {
                 return self.flush_and_exit();
             }
             self.commit_block()?;
+            if self
+                .config
+                .stop_at_height
+                .is_some_and(|h| self.state.height >= h)
+            {
+                log(&format!(
+                    "INF reached stop_at_height, exiting height={}",
+                    self.state.height
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
         }
     }
 

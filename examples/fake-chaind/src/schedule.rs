@@ -61,6 +61,9 @@ pub struct ChainConfig {
     pub exit_on_halt: bool,
     /// Extra log lines printed per block, to measure log throughput.
     pub log_lines_per_block: u32,
+    /// Exit 0 once this height is committed (a node with a known amount of output,
+    /// for benchmarks); none = run until signalled or halted.
+    pub stop_at_height: Option<u64>,
     /// Refuse to start a binary whose next block is below its own plan's height.
     pub strict_binary_check: bool,
     /// Write `data/upgrade-info.json` at a halt, as SDK 0.43+ does; `false` acts
@@ -77,6 +80,7 @@ impl Default for ChainConfig {
             pre_upgrade_exit: Vec::new(),
             exit_on_halt: false,
             log_lines_per_block: 0,
+            stop_at_height: None,
             strict_binary_check: true,
             write_upgrade_info: true,
         }
@@ -136,6 +140,9 @@ impl ChainConfig {
         }
         if let Some(v) = var("FAKECHAIND_LOG_LINES_PER_BLOCK") {
             self.log_lines_per_block = parse_env("FAKECHAIND_LOG_LINES_PER_BLOCK", &v)?;
+        }
+        if let Some(v) = var("FAKECHAIND_STOP_AT_HEIGHT") {
+            self.stop_at_height = Some(parse_env("FAKECHAIND_STOP_AT_HEIGHT", &v)?);
         }
         if let Some(v) = var("FAKECHAIND_EXIT_ON_HALT") {
             self.exit_on_halt = parse_env("FAKECHAIND_EXIT_ON_HALT", &v)?;
@@ -394,10 +401,12 @@ mod tests {
             "FAKECHAIND_EXIT_ON_HALT" => Some("true".into()),
             "FAKECHAIND_UPGRADES" => Some(r#"[{"name":"v2","height":4}]"#.into()),
             "FAKECHAIND_WRITE_UPGRADE_INFO" => Some("false".into()),
+            "FAKECHAIND_STOP_AT_HEIGHT" => Some("12".into()),
             _ => None,
         })
         .unwrap();
         assert!(!c.write_upgrade_info);
+        assert_eq!(c.stop_at_height, Some(12));
         assert_eq!(c.block_time_ms, 7);
         assert_eq!(c.pre_upgrade_exit, vec![31, 31, 0]);
         assert!(c.exit_on_halt);

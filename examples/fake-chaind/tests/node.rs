@@ -39,6 +39,7 @@ impl Home {
             "FAKECHAIND_LOG_LINES_PER_BLOCK",
             "FAKECHAIND_STRICT_BINARY_CHECK",
             "FAKECHAIND_WRITE_UPGRADE_INFO",
+            "FAKECHAIND_STOP_AT_HEIGHT",
         ] {
             cmd.env_remove(key);
         }
@@ -341,6 +342,24 @@ fn extra_log_lines_per_block_are_printed() {
         .filter(|l| l.contains("filler="))
         .count();
     assert_eq!(fillers, 9);
+}
+
+#[test]
+fn stop_at_height_exits_zero_after_committing_it() {
+    let home =
+        Home::with_config(r#"{"block_time_ms": 0, "log_lines_per_block": 2, "stop_at_height": 5}"#);
+    let mut node = home.start(Path::new(BIN), &[]);
+    assert_eq!(node.wait().code(), Some(0));
+    assert_eq!(
+        node.seen.iter().filter(|l| l.contains("filler=")).count(),
+        10
+    );
+    assert!(
+        node.seen
+            .iter()
+            .any(|l| l == "INF reached stop_at_height, exiting height=5")
+    );
+    assert_eq!(home.height(), 5);
 }
 
 #[test]
