@@ -164,32 +164,56 @@ impl Prestage {
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_error: Option<String> = None;
+            let mut failures = Failures::default();
             loop {
                 tick.tick().await;
                 match crate::node_plan::current_plan(&address, crate::node_plan::DEFAULT_TIMEOUT)
                     .await
                 {
                     Ok(plan) => {
-                        if last_error.take().is_some() {
-                            tracing::info!(address = %address, "the node's gRPC server answers again");
-                        }
+                        failures.recovered(&address);
                         if let Some(plan) = plan.filter(|p| not_applied(&layout, p)) {
                             prestage.offer(&plan);
                         }
                     }
-                    // Said once per distinct error: a node still starting up is normal.
-                    Err(e) => {
-                        let text = e.to_string();
-                        if last_error.as_deref() != Some(text.as_str()) {
-                            tracing::warn!("no upgrade plan from the node: {text}");
-                            last_error = Some(text);
-                        }
-                    }
+                    Err(e) => failures.failed(&e.to_string()),
                 }
             }
         });
         Some(NodePlanWatch(task))
+    }
+}
+
+/// Failed gRPC polls in a row. A node's gRPC server comes up seconds after the
+/// process starts, so the first failures are normal: said at debug level, a warning
+/// only once they persist (and again when the reason changes).
+#[derive(Default)]
+struct Failures {
+    in_a_row: u32,
+    warned: Option<String>,
+}
+
+impl Failures {
+    const WARN_AFTER: u32 = 3;
+
+    fn failed(&mut self, error: &str) {
+        self.in_a_row += 1;
+        if self.in_a_row < Self::WARN_AFTER {
+            tracing::debug!("no upgrade plan from the node yet: {error}");
+        } else if self.warned.as_deref() != Some(error) {
+            tracing::warn!(
+                failures = self.in_a_row,
+                "no upgrade plan from the node: {error}; pre-staging from gRPC waits until it answers"
+            );
+            self.warned = Some(error.to_owned());
+        }
+    }
+
+    fn recovered(&mut self, address: &str) {
+        if self.warned.take().is_some() {
+            tracing::info!(address, "the node's gRPC server answers again");
+        }
+        self.in_a_row = 0;
     }
 }
 

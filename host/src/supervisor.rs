@@ -130,6 +130,10 @@ struct Supervisor {
     last_complaint: Option<String>,
     /// An upgrade whose post-upgrade hooks run once its binary has started.
     post_upgrade: Option<Plan>,
+    /// Installs the binary of a plan waiting for its height ahead of it.
+    prestage: crate::prestage::Prestage,
+    /// Asks the node for its plan over gRPC, when configured; lives as long as this.
+    _node_plan: Option<crate::prestage::NodePlanWatch>,
 }
 
 impl Supervisor {
@@ -139,10 +143,12 @@ impl Supervisor {
         plugins: Option<Arc<PluginHost>>,
     ) -> Result<Self> {
         let layout = config.layout();
-        let ext = plugins
+        let mut ext = plugins
             .as_ref()
             .map(|h| h.extensions(&config))
             .unwrap_or_default();
+        let prestage = crate::prestage::Prestage::attach(&config, &mut ext);
+        let node_plan = prestage.watch_node_plan(&config);
         Ok(Supervisor {
             plugins,
             skip_heights: crate::app_args::unsafe_skip_heights(&app_args),
@@ -154,6 +160,8 @@ impl Supervisor {
             last_accepted: None,
             last_complaint: None,
             post_upgrade: None,
+            prestage,
+            _node_plan: node_plan,
         })
     }
 
@@ -180,6 +188,7 @@ impl Supervisor {
                 Pending::Skip(plan) => self.note_skipped(&plan),
                 Pending::Wait(plan) => {
                     tracing::info!(name = %plan.name, height = plan.height, "upgrade planned; waiting for the node to reach its height");
+                    self.prestage.offer(&plan);
                     waiting = Some((plan, None));
                 }
                 Pending::None => {}
@@ -417,6 +426,7 @@ impl Supervisor {
                     if waiting.as_ref().map(|(p, _)| p) != Some(&plan) {
                         tracing::info!(name = %plan.name, height = plan.height, "upgrade planned; waiting for the node to reach its height");
                     }
+                    self.prestage.offer(&plan);
                     waiting = Some((plan, source));
                 }
                 (Pending::Ready(plan), source) => {
