@@ -1,5 +1,9 @@
-//! Hook plugins around a real upgrade: the bundled `webhook` announces the switch only
-//! once the new binary is running (the post-upgrade call comes after its start).
+//! Hook plugins around a real upgrade, seen through the bundled `webhook` and a
+//! loopback endpoint: a good upgrade is announced as `detected`, `binary-installed`,
+//! `switched` (the last only once the new binary runs); an upgrade whose binary is
+//! missing, or whose download fails its checksum, as `detected` then `failed` with
+//! the reason — and the old binary stays current, the node stopped, the supervisor
+//! exited with an error.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -66,17 +70,42 @@ fn start_endpoint(v2_exe: PathBuf) -> (u16, Arc<Mutex<Vec<Received>>>) {
                     }
                 }
             }
-            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+            // It closes each connection, so it says so: a client must not reuse it.
+            let _ = s.write_all(
+                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
         }
     });
     (port, seen)
 }
 
-#[test]
-fn the_webhook_announces_the_switch_once_the_new_binary_runs() {
-    let mut home = TestHome::with_v2_at(5);
-    let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
-    let (port, seen) = start_endpoint(v2_exe);
+use wasmvisor_e2e::archive::tar_gz;
+use wasmvisor_e2e::http::Server;
+use wasmvisor_e2e::{Chain, Exit, Running, TIMEOUT};
+
+/// The `event` field of each body received, in order.
+fn events(seen: &[Received]) -> Vec<String> {
+    seen.iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|v| v["event"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("not JSON: {}", r.body))
+        })
+        .collect()
+}
+
+/// Waits until `n` bodies have arrived (or the time is up) and returns them.
+fn wait_for_bodies(seen: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().expect("lock").len() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::mem::take(&mut *seen.lock().expect("lock"))
+}
+
+/// Writes a config enabling the webhook to `port` and starts `wasmvisor run` with it.
+fn run_with_webhook(home: &mut TestHome, port: u16) -> Running {
     let config = home.scratch().join("wasmvisor.toml");
     std::fs::write(
         &config,
@@ -95,33 +124,105 @@ fn the_webhook_announces_the_switch_once_the_new_binary_runs() {
         "--home",
         &home_dir,
     ]);
-    let wv = home.spawn(cmd);
+    home.spawn(cmd)
+}
+
+#[test]
+fn the_webhook_announces_detected_installed_then_switched_once_the_new_binary_runs() {
+    let mut home = TestHome::with_v2_at(5);
+    let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
+    let (port, seen) = start_endpoint(v2_exe);
+    let wv = run_with_webhook(&mut home, port);
     home.wait_for_blocks_by("v2", 6, &wv);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while seen.lock().expect("lock").len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let seen = seen.lock().expect("lock");
-    let events: Vec<&str> = seen
-        .iter()
-        .map(|r| {
-            if r.body.contains("\"switched\"") {
-                "switched"
-            } else if r.body.contains("\"binary-installed\"") {
-                "binary-installed"
-            } else {
-                "other"
-            }
-        })
-        .collect();
-    assert_eq!(events, ["binary-installed", "switched"], "{}", wv.output());
-    assert!(
-        !seen[0].v2_running,
-        "binary-installed comes before the switch"
+    let seen = wait_for_bodies(&seen, 3);
+    assert_eq!(
+        events(&seen),
+        ["detected", "binary-installed", "switched"],
+        "{}",
+        wv.output()
     );
     assert!(
-        seen[1].v2_running,
+        !seen[0].v2_running && !seen[1].v2_running,
+        "detected and binary-installed come before the switch"
+    );
+    assert!(
+        seen[2].v2_running,
         "switched is sent once the v2 node runs\n{}",
         wv.output()
     );
+    let detected: serde_json::Value = serde_json::from_str(&seen[0].body).expect("JSON");
+    assert_eq!(detected["plan"]["name"], "v2");
+    assert_eq!(detected["plan"]["height"], 5);
+    assert_eq!(detected["daemon"], "fake-chaind");
+    assert!(detected["previous_upgrade"].is_null(), "{detected}");
+    assert!(detected.get("reason").is_none(), "{detected}");
+    assert!(
+        detected["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{detected}"
+    );
+}
+
+/// A failed upgrade: exactly `detected` then `failed` whose reason contains
+/// `because`; wasmvisor exited with an error, no node left running, genesis current.
+fn assert_failed_upgrade(
+    home: &TestHome,
+    mut wv: Running,
+    seen: &Arc<Mutex<Vec<Received>>>,
+    because: &str,
+) {
+    let exit = wv.wait_exit(TIMEOUT);
+    assert!(
+        matches!(exit, Exit::Code(c) if c != 0),
+        "{}",
+        home.describe(&wv)
+    );
+    let seen = wait_for_bodies(seen, 2);
+    assert_eq!(events(&seen), ["detected", "failed"], "{}", wv.output());
+    let failed: serde_json::Value = serde_json::from_str(&seen[1].body).expect("JSON");
+    assert_eq!(failed["plan"]["name"], "v2");
+    let reason = failed["reason"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        reason.contains(because),
+        "reason {reason:?}\n{}",
+        wv.output()
+    );
+    home.assert_current("genesis");
+    let genesis = home.home().join("cosmovisor/genesis/bin/fake-chaind");
+    assert!(
+        !process_running(&genesis),
+        "the old node was stopped and not left behind"
+    );
+    assert!(
+        !home
+            .home()
+            .join("cosmovisor/upgrades/v2/bin/fake-chaind")
+            .exists()
+    );
+}
+
+#[test]
+fn a_missing_binary_is_announced_as_detected_then_failed_with_the_reason() {
+    let mut home = TestHome::new(Chain::upgrade_at("v2", 5));
+    let never = home.scratch().join("no-v2-binary");
+    let (port, seen) = start_endpoint(never);
+    let wv = run_with_webhook(&mut home, port);
+    assert_failed_upgrade(&home, wv, &seen, "missing");
+}
+
+#[test]
+fn a_download_with_a_wrong_checksum_is_announced_as_detected_then_failed() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = std::fs::read(home.make_version("v2")).expect("read v2");
+    let archive = tar_gz(&[("bin/fake-chaind", &v2, 0o755)]);
+    let server = Server::start([("/v2.tar.gz".to_string(), archive)].into_iter().collect());
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let url = format!("{}?checksum={wrong}", server.url("/v2.tar.gz"));
+    let info = serde_json::json!({"binaries": {"any": url}}).to_string();
+    home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &info));
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    let never = home.scratch().join("no-v2-binary");
+    let (port, seen) = start_endpoint(never);
+    let wv = run_with_webhook(&mut home, port);
+    assert_failed_upgrade(&home, wv, &seen, "checksum");
+    assert!(!server.requests().is_empty(), "the download was attempted");
 }
