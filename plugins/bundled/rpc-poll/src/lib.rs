@@ -74,7 +74,7 @@ impl Detector for RpcPoll {
             } => {
                 let running = ctx.running_version.as_deref().ok_or_else(|| {
                     Error::Unavailable(format!(
-                        "the running binary's version is unknown (the host could not run `{} version`, or it printed nothing); the chain's version cannot be compared",
+                        "the running binary's version is unknown, so the chain's version cannot be compared: `{} version` failed or printed nothing (see the supervisor's log; with `wasmvisor plugin detect`, pass --running-version)",
                         ctx.daemon_name
                     ))
                 })?;
