@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wasmvisor::plugin::{PluginHooks, PluginHost, PluginsConfig};
-use wasmvisor::upgrade::{Extensions, Upgrade};
+use wasmvisor::plugin::{PluginError, PluginHooks, PluginHost, PluginsConfig, ReportedError};
+use wasmvisor::upgrade::{Extensions, Upgrade, UpgradeEvent};
 use wasmvisor::upgrade_info::Plan;
 
 trait HookHome {
@@ -357,6 +357,110 @@ async fn webhook_events_selects_what_is_sent() {
     let err = pre(&host, "v2", &bin).await.unwrap_err();
     assert!(
         err.contains("\"switchd\"") && err.contains("known events"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_sends_detected_and_failed_with_the_reason() {
+    let home = Home::new();
+    let (port, rx) = webhook_server(200);
+    let host = home.host(&webhook(&format!("http://127.0.0.1:{port}/"), ""));
+    host.run_hooks_event(&UpgradeEvent::Detected, &plan("v2"), Some("v1".into()))
+        .await;
+    let event = next(&rx).json();
+    assert_eq!(event["event"], "detected");
+    assert_eq!(event["plan"]["name"], "v2");
+    assert_eq!(event["previous_upgrade"], "v1");
+    assert!(event.get("reason").is_none(), "{event}");
+
+    let reason = "sha256 checksum mismatch: expected 00…, got ab…";
+    host.run_hooks_event(
+        &UpgradeEvent::Failed(reason.into()),
+        &plan("v2"),
+        Some("v1".into()),
+    )
+    .await;
+    let event = next(&rx).json();
+    assert_eq!(event["event"], "failed");
+    assert_eq!(event["reason"], reason);
+    let time = event["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "RFC 3339 UTC: {time}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_events_can_select_only_failures() {
+    let home = Home::new();
+    let (port, rx) = webhook_server(200);
+    let host = home.host(&webhook(
+        &format!("http://127.0.0.1:{port}/"),
+        "events = \"failed\"",
+    ));
+    let bin = home.new_binary("exit 0");
+    host.run_hooks_event(&UpgradeEvent::Detected, &plan("v2"), None)
+        .await;
+    host.run_hooks_pre(&plan("v2"), &bin, None).await.unwrap();
+    host.run_hooks_event(&UpgradeEvent::Failed("refused".into()), &plan("v2"), None)
+        .await;
+    assert_eq!(next(&rx).json()["event"], "failed");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "only failed was subscribed"
+    );
+}
+
+#[tokio::test]
+async fn an_undelivered_event_never_fails_even_with_fail_upgrade_on_error() {
+    let home = Home::new();
+    let host = home.host(&webhook(
+        &format!("http://127.0.0.1:{}/", closed_port()),
+        "fail_upgrade_on_error = true",
+    ));
+    // The call itself reports success: the plugin logs the failure, as for any
+    // notification that cannot change the upgrade.
+    host.plugins()[0]
+        .on_event(
+            &UpgradeEvent::Failed("x".into()),
+            &plan("v2"),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_hook_cannot_run_the_new_binary_from_an_event() {
+    let home = Home::new();
+    let config = PluginsConfig::from_table(&plugins_table("")).unwrap();
+    let host = home
+        .load_plugins(
+            config,
+            &[concat!(env!("WASMVISOR_FIXTURES_DIR"), "/fixture_hook_basic.wasm").to_string()],
+        )
+        .unwrap();
+    let hook = &host.plugins()[0];
+    hook.on_event(&UpgradeEvent::Detected, &plan("v2"), &Default::default())
+        .await
+        .unwrap();
+    let err = hook
+        .on_event(
+            &UpgradeEvent::Detected,
+            &plan("run-in-event"),
+            &Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PluginError::Reported {
+                error: ReportedError::Denied(_),
+                ..
+            }
+        ),
         "{err}"
     );
 }
