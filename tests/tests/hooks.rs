@@ -1,9 +1,9 @@
 //! Hook plugins around a real upgrade, seen through the bundled `webhook` and a
 //! loopback endpoint: a good upgrade is announced as `detected`, `binary-installed`,
 //! `switched` (the last only once the new binary runs); an upgrade whose binary is
-//! missing, or whose download fails its checksum, as `detected` then `failed` with
-//! the reason — and the old binary stays current, the node stopped, the supervisor
-//! exited with an error.
+//! missing, whose download fails its checksum, or that another hook refuses, as
+//! `detected` then `failed` with the reason — and the old binary stays current, the
+//! node stopped, the supervisor exited with an error.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -105,13 +105,14 @@ fn wait_for_bodies(seen: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> 
 }
 
 /// Writes a config enabling the webhook to `port` and starts `wasmvisor run` with it.
-fn run_with_webhook(home: &mut TestHome, port: u16) -> Running {
+/// `more`: further TOML (other plugins), loaded after the webhook.
+fn run_with_webhook(home: &mut TestHome, port: u16, more: &str) -> Running {
     let config = home.scratch().join("wasmvisor.toml");
     std::fs::write(
         &config,
         format!(
             "[plugins.webhook]\nbundled = \"webhook\"\nhosts = [\"127.0.0.1\"]\n\
-             [plugins.webhook.config]\nurl = \"http://127.0.0.1:{port}/events\"\n"
+             [plugins.webhook.config]\nurl = \"http://127.0.0.1:{port}/events\"\n{more}"
         ),
     )
     .expect("write the config");
@@ -132,7 +133,7 @@ fn the_webhook_announces_detected_installed_then_switched_once_the_new_binary_ru
     let mut home = TestHome::with_v2_at(5);
     let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
     let (port, seen) = start_endpoint(v2_exe);
-    let wv = run_with_webhook(&mut home, port);
+    let wv = run_with_webhook(&mut home, port, "");
     home.wait_for_blocks_by("v2", 6, &wv);
     let seen = wait_for_bodies(&seen, 3);
     assert_eq!(
@@ -163,11 +164,31 @@ fn the_webhook_announces_detected_installed_then_switched_once_the_new_binary_ru
 }
 
 /// A failed upgrade: exactly `detected` then `failed` whose reason contains
-/// `because`; wasmvisor exited with an error, no node left running, genesis current.
+/// `because`; wasmvisor exited with an error, no node left running, genesis current,
+/// no v2 binary.
 fn assert_failed_upgrade(
+    home: &TestHome,
+    wv: Running,
+    seen: &Arc<Mutex<Vec<Received>>>,
+    because: &str,
+) {
+    assert_failed_with(home, wv, seen, &["detected", "failed"], because);
+    assert!(
+        !home
+            .home()
+            .join("cosmovisor/upgrades/v2/bin/fake-chaind")
+            .exists()
+    );
+}
+
+/// A failed upgrade announced as `expected` (ending in `failed`, whose reason
+/// contains `because`); wasmvisor exited with an error, no node left running,
+/// genesis current.
+fn assert_failed_with(
     home: &TestHome,
     mut wv: Running,
     seen: &Arc<Mutex<Vec<Received>>>,
+    expected: &[&str],
     because: &str,
 ) {
     let exit = wv.wait_exit(TIMEOUT);
@@ -176,9 +197,10 @@ fn assert_failed_upgrade(
         "{}",
         home.describe(&wv)
     );
-    let seen = wait_for_bodies(seen, 2);
-    assert_eq!(events(&seen), ["detected", "failed"], "{}", wv.output());
-    let failed: serde_json::Value = serde_json::from_str(&seen[1].body).expect("JSON");
+    let seen = wait_for_bodies(seen, expected.len());
+    assert_eq!(events(&seen), expected, "{}", wv.output());
+    let last = seen.last().expect("at least one event");
+    let failed: serde_json::Value = serde_json::from_str(&last.body).expect("JSON");
     assert_eq!(failed["plan"]["name"], "v2");
     let reason = failed["reason"].as_str().unwrap_or_default().to_lowercase();
     assert!(
@@ -192,12 +214,6 @@ fn assert_failed_upgrade(
         !process_running(&genesis),
         "the old node was stopped and not left behind"
     );
-    assert!(
-        !home
-            .home()
-            .join("cosmovisor/upgrades/v2/bin/fake-chaind")
-            .exists()
-    );
 }
 
 #[test]
@@ -205,7 +221,7 @@ fn a_missing_binary_is_announced_as_detected_then_failed_with_the_reason() {
     let mut home = TestHome::new(Chain::upgrade_at("v2", 5));
     let never = home.scratch().join("no-v2-binary");
     let (port, seen) = start_endpoint(never);
-    let wv = run_with_webhook(&mut home, port);
+    let wv = run_with_webhook(&mut home, port, "");
     assert_failed_upgrade(&home, wv, &seen, "missing");
 }
 
@@ -222,7 +238,21 @@ fn a_download_with_a_wrong_checksum_is_announced_as_detected_then_failed() {
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let never = home.scratch().join("no-v2-binary");
     let (port, seen) = start_endpoint(never);
-    let wv = run_with_webhook(&mut home, port);
+    let wv = run_with_webhook(&mut home, port, "");
     assert_failed_upgrade(&home, wv, &seen, "checksum");
     assert!(!server.requests().is_empty(), "the download was attempted");
+}
+
+#[test]
+fn a_hook_refusing_the_switch_is_announced_as_failed_with_its_reason() {
+    let mut home = TestHome::with_v2_at(5);
+    let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
+    let (port, seen) = start_endpoint(v2_exe.clone());
+    // Plugins load in name order: version-check refuses before the webhook's
+    // pre-upgrade, so no binary-installed; failed still goes out.
+    let refuse = "[plugins.version-check]\nbundled = \"version-check\"\n\
+                  [plugins.version-check.config]\nexpected = \"v9\"\n";
+    let wv = run_with_webhook(&mut home, port, refuse);
+    assert_failed_with(&home, wv, &seen, &["detected", "failed"], "\"v9\"");
+    assert!(v2_exe.exists(), "the placed binary is kept for a retry");
 }
