@@ -163,6 +163,7 @@ pub fn plugin_command_to(
                             "checksum": a.checksum.as_ref().map(|c| c.to_string()),
                             "archive": a.archive.name(),
                             "path_in_archive": a.binary_path,
+                            "headers": a.headers,
                         })
                     })
                     .collect();
