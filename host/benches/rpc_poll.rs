@@ -1,0 +1,212 @@
+//! Cost of the `rpc-poll` detector and of finding the running binary's version:
+//! `cargo bench -p wasmvisor --bench rpc_poll`.
+//!
+//! A detector polls all the time (every 5 s by default), so its per-poll cost is
+//! what an idle supervisor pays. Prints medians, each beside a baseline measured in
+//! the same run:
+//! - one poll, cosmos preset, a plan in the answer (fresh store + instantiate + one
+//!   loopback GET through the host's HTTP import + JSON pointers + conversion);
+//!   baseline: a native reqwest GET of the same answer + serde parse + the same reads,
+//!   with a reused client;
+//! - one poll, lava preset (params GET + CometBFT `/status` GET + version compare);
+//!   baseline: the same two GETs and parses natively;
+//! - the running-version probe of a binary (`<bin> version`, capped, time-limited);
+//!   baseline: a plain `Command::output()` of the same binary; then a cached probe.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmvisor::config::Config;
+use wasmvisor::plugin::{NodeContext, PluginHost};
+use wasmvisor::running_version::{self, RunningVersion};
+
+const ROUNDS: usize = 300;
+const PROBES: usize = 50;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Answers by path: the Cosmos plan, Lava's params, CometBFT's status.
+fn serve() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let body = answer(path).to_string();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    port
+}
+
+fn answer(path: &str) -> Value {
+    match path {
+        "/cosmos/upgrade/v1beta1/current_plan" => json!({"plan": {"name": "v18",
+            "time": "0001-01-01T00:00:00Z", "height": "1234567",
+            "info": "{\"binaries\":{\"linux/amd64\":\"https://dl.example.com/v18\"}}",
+            "upgraded_client_state": null}}),
+        "/lavanet/lava/protocol/params" => json!({"params": {"version": {
+            "provider_target": "v2.1.0", "provider_min": "v2.0.0",
+            "consumer_target": "v2.1.0", "consumer_min": "v2.0.0"}}}),
+        "/status" => json!({"jsonrpc": "2.0", "id": -1, "result": {
+            "sync_info": {"latest_block_height": "1234000", "catching_up": false}}}),
+        _ => json!({}),
+    }
+}
+
+fn host(home: &std::path::Path, port: u16, config: &str) -> PluginHost {
+    let mut c = Config::new(home, "chaind");
+    c.plugins = toml::from_str(&format!(
+        "[rpc-poll]\nbundled = \"rpc-poll\"\nhosts = [\"127.0.0.1\"]\n[rpc-poll.config]\nurl = \"http://127.0.0.1:{port}\"\n{config}"
+    ))
+    .unwrap();
+    PluginHost::load(&c, &[]).unwrap()
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Value {
+    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("data")).unwrap();
+    let port = serve();
+    let base = format!("http://127.0.0.1:{port}");
+    let cosmos = host(home.path(), port, "preset = \"cosmos\"\n");
+    let lava = host(
+        home.path(),
+        port,
+        &format!("preset = \"lava\"\nheight_url = \"{base}\"\n"),
+    );
+    let node = NodeContext {
+        daemon_name: "chaind".into(),
+        current_upgrade: None,
+        running_version: Some("v2.0.0".into()),
+    };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    rt.block_on(async {
+        for (label, h) in [("cosmos", &cosmos), ("lava", &lava)] {
+            let started = Instant::now();
+            let plan = h.plugins()[0].poll(&node).await.unwrap().unwrap();
+            println!(
+                "rpc-poll {label}: first poll (compile/cache + describe + call) {:.1} ms -> {} at {}",
+                started.elapsed().as_secs_f64() * 1e3,
+                plan.name,
+                plan.height
+            );
+        }
+
+        let plan_url = format!("{base}/cosmos/upgrade/v1beta1/current_plan");
+        let (mut wasm, mut native) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            std::hint::black_box(cosmos.plugins()[0].poll(&node).await.unwrap());
+            wasm.push(t.elapsed());
+            let t = Instant::now();
+            let doc = get(&client, &plan_url).await;
+            std::hint::black_box((
+                doc.pointer("/plan/name").cloned(),
+                doc.pointer("/plan/height")
+                    .and_then(Value::as_str)
+                    .map(|h| h.parse::<u64>().unwrap()),
+                doc.pointer("/plan/info").cloned(),
+            ));
+            native.push(t.elapsed());
+        }
+        println!(
+            "poll, cosmos preset (1 GET): median {:.1} µs   (baseline, native GET + parse: {:.1} µs)",
+            us(median(wasm)),
+            us(median(native))
+        );
+
+        let params_url = format!("{base}/lavanet/lava/protocol/params");
+        let status_url = format!("{base}/status");
+        let (mut wasm, mut native) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            std::hint::black_box(lava.plugins()[0].poll(&node).await.unwrap());
+            wasm.push(t.elapsed());
+            let t = Instant::now();
+            let params = get(&client, &params_url).await;
+            let status = get(&client, &status_url).await;
+            std::hint::black_box((
+                params.pointer("/params/version/provider_target").cloned(),
+                status.pointer("/result/sync_info/latest_block_height").cloned(),
+            ));
+            native.push(t.elapsed());
+        }
+        println!(
+            "poll, lava preset (2 GETs + compare): median {:.1} µs   (baseline, native GETs + parse: {:.1} µs)",
+            us(median(wasm)),
+            us(median(native))
+        );
+
+        // A binary whose `version` prints one line, as a node's does.
+        let bin = home.path().join("chaind");
+        std::fs::write(&bin, "#!/bin/sh\necho v2.0.0\n").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (mut probe, mut plain) = (Vec::new(), Vec::new());
+        for _ in 0..PROBES {
+            let t = Instant::now();
+            std::hint::black_box(running_version::query(&bin).await.unwrap());
+            probe.push(t.elapsed());
+            let t = Instant::now();
+            std::hint::black_box(
+                tokio::process::Command::new(&bin)
+                    .arg("version")
+                    .output()
+                    .await
+                    .unwrap(),
+            );
+            plain.push(t.elapsed());
+        }
+        println!(
+            "running version, `<bin> version` (sh script): median {:.2} ms   (baseline, plain Command::output: {:.2} ms)",
+            median(probe).as_secs_f64() * 1e3,
+            median(plain).as_secs_f64() * 1e3
+        );
+        assert_eq!(
+            RunningVersion::probe(bin.clone()).settled().await.as_deref(),
+            Some("v2.0.0")
+        );
+        let mut cached = Vec::new();
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            std::hint::black_box(RunningVersion::probe(bin.clone()).now());
+            cached.push(t.elapsed());
+        }
+        println!(
+            "running version, the same binary again (cache: canonicalize + stat): median {:.1} µs",
+            us(median(cached))
+        );
+    });
+}
