@@ -1,8 +1,9 @@
 //! Detector plugins running in the background of the supervisor.
 //!
-//! Each detector with a poll interval gets its own task (first poll at once, then on
-//! its interval; a missed tick is skipped, never bunched). Lines of the node's output
-//! go through one bounded queue to the detectors that asked for them. A detector that
+//! Each detector with a poll interval gets its own task (first poll as soon as the
+//! running binary's version is known — a background probe, bounded by its time limit
+//! — then on its interval; a missed tick is skipped, never bunched). Lines of the
+//! node's output go through one bounded queue to the detectors that asked for them. A detector that
 //! declared a log-line filter gets only the lines containing one of its strings —
 //! matched here with `memchr`, before anything is copied — and none of those is ever
 //! dropped: the output thread waits for room (a handful of lines per upgrade, so the
