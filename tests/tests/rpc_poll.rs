@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -211,17 +211,32 @@ fn cosmos_preset_upgrades_at_the_plan_height_though_the_chain_never_writes_upgra
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let v2 = std::fs::read(home.make_version("v2")).expect("read v2");
     let checksum = sha256_checksum(&v2);
-    // The REST endpoint has no plan until governance "passes" one at height 3; its
-    // info points at the v2 binary on the same server (cosmovisor's info format).
+    // The REST endpoint has no plan until governance "passes" one while the node
+    // runs (after two empty answers, from height 3); its info points at the v2
+    // binary on the same server (cosmovisor's info format).
     let info = Arc::new(Mutex::new(String::new()));
-    let plan_info = info.clone();
+    // The node's height when the plan was first served.
+    let announced = Arc::new(Mutex::new(None::<u64>));
+    let (plan_info, first_served) = (info.clone(), announced.clone());
+    let empty_answers = AtomicUsize::new(0);
     let api = Api::start(
         home.data_dir(),
         Box::new(move |req| match req.path.as_str() {
-            "/cosmos/upgrade/v1beta1/current_plan" if req.node_height >= 3 => json_body(json!({
-                "plan": {"name": "v2", "time": "0001-01-01T00:00:00Z", "height": HEIGHT.to_string(),
-                         "info": *plan_info.lock().expect("lock"), "upgraded_client_state": null}})),
-            "/cosmos/upgrade/v1beta1/current_plan" => json_body(json!({"plan": null})),
+            "/cosmos/upgrade/v1beta1/current_plan" => {
+                if req.node_height < 3 || empty_answers.load(Ordering::SeqCst) < 2 {
+                    empty_answers.fetch_add(1, Ordering::SeqCst);
+                    return json_body(json!({"plan": null}));
+                }
+                first_served
+                    .lock()
+                    .expect("lock")
+                    .get_or_insert(req.node_height);
+                json_body(
+                    json!({"plan": {"name": "v2", "time": "0001-01-01T00:00:00Z",
+                    "height": HEIGHT.to_string(), "info": *plan_info.lock().expect("lock"),
+                    "upgraded_client_state": null}}),
+                )
+            }
             "/bin/fake-chaind-v2" => (200, v2.clone()),
             _ => (
                 404,
@@ -238,10 +253,16 @@ fn cosmos_preset_upgrades_at_the_plan_height_though_the_chain_never_writes_upgra
     home.wait_for_blocks_by("v2", HEIGHT, &wv);
     home.assert_current("upgrades/v2");
     assert_switched_at(&home, &wv, HEIGHT);
-    let polls = api.requests_to("/cosmos/upgrade/v1beta1/current_plan");
+    // The plan was known well before its height: the supervisor waited for the
+    // height instead of switching when the plan appeared.
+    let announced = announced
+        .lock()
+        .expect("lock")
+        .expect("the plan was served");
     assert!(
-        polls.iter().any(|s| s.node_height < 3) && polls.iter().any(|s| s.node_height >= 3),
-        "polled both before and after the plan appeared: {polls:?}"
+        announced + 3 < HEIGHT,
+        "the plan appeared at node height {announced}, too late to show the wait for {HEIGHT}\n{}",
+        home.describe(&wv)
     );
     let downloads = api.requests_to("/bin/fake-chaind-v2");
     assert_eq!(downloads.len(), 1, "{}", home.describe(&wv));
