@@ -653,6 +653,69 @@ mod tests {
         assert_eq!(json[0]["height"], 77);
     }
 
+    /// A loopback Lava-style API: protocol params (target v2.1.0) and CometBFT status
+    /// at height 41.
+    fn lava_api() -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = if request.contains("/status") {
+                    r#"{"result":{"sync_info":{"latest_block_height":"41"}}}"#
+                } else {
+                    r#"{"params":{"version":{"provider_target":"v2.1.0","provider_min":"v2.0.0"}}}"#
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn detect_tells_the_poll_the_running_version_given() {
+        let port = lava_api();
+        let base = format!("http://127.0.0.1:{port}");
+        let lava = |running_version: Option<&str>| {
+            run(PluginCommand::Detect {
+                plugin: "rpc-poll".into(),
+                log: None,
+                running_version: running_version.map(str::to_string),
+                grants: grants(
+                    &["127.0.0.1"],
+                    &[
+                        "preset=lava",
+                        &format!("url={base}"),
+                        &format!("height_url={base}"),
+                    ],
+                ),
+            })
+        };
+        let (result, out) = lava(Some("v2.0.0"));
+        result.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json[0]["name"], "v2.1.0");
+        assert_eq!(json[0]["height"], 42);
+        let (result, out) = lava(Some("v2.1.0"));
+        result.unwrap();
+        assert_eq!(out.trim(), "[]");
+        let (result, _) = lava(None);
+        let e = format!("{:#}", result.unwrap_err());
+        assert!(e.contains("--running-version"), "{e}");
+    }
+
     #[test]
     fn hook_reports_a_refusal_as_an_error() {
         use std::os::unix::fs::PermissionsExt;
