@@ -1,0 +1,412 @@
+//! Does a pre-staged upgrade switch as fast as one whose binary was placed by hand?
+//!
+//! Three variants of the same upgrade, interleaved trial by trial, in one run, with
+//! the release `wasmvisor` and the probe node of the supervisor bench (see
+//! `supervisor/probe.rs`: it stamps its start and its SIGTERM on CLOCK_MONOTONIC):
+//!
+//! - **local**: `upgrades/v2/bin/probed` copied into place before wasmvisor starts
+//!   (the supervisor bench's switchover case, but a file of its own rather than a
+//!   hard link to the running binary, as an install leaves it), downloads allowed,
+//!   gRPC plan polling on;
+//! - **pre-staged**: no binary; wasmvisor learns the plan from the node's gRPC
+//!   server (a loopback `cosmos.upgrade.v1beta1.Query`), resolves it with the
+//!   bundled `manifest-url` and installs it from a loopback HTTP mirror while the
+//!   node runs; the trial waits for "pre-staged" in its log before the height;
+//! - **at the height** (the cost pre-staging removes, cosmovisor's behaviour): no
+//!   binary and no gRPC; the download happens after the node stopped.
+//!
+//! Then the chain's `data/upgrade-info.json` is written (the halt), and the figure is
+//! the switchover: the old node's SIGTERM handler ran → the new node's first
+//! instruction. Detection (file written → SIGTERM) is printed beside it. Each trial
+//! checks the mirror's request count: 1 before the height for pre-staged, 0 for
+//! local, 1 after the height for at-the-height — a trial that breaks this fails
+//! the bench instead of being counted.
+//!
+//! `cargo bench -p wasmvisor --bench prestage` (builds the release wasmvisor first).
+//! Environment: `WASMVISOR_BENCH_TRIALS` (default 30 per variant),
+//! `WASMVISOR_BENCH_DIR`, `WASMVISOR_BENCH_BIN` / `WASMVISOR_BENCH_NO_BUILD` (see
+//! `supervisor/runner.rs`).
+
+#[path = "supervisor/clock.rs"]
+mod clock;
+#[allow(dead_code)] // shared with the supervisor bench, which uses all of it
+#[path = "supervisor/home.rs"]
+mod home;
+#[allow(dead_code)]
+#[path = "supervisor/probe.rs"]
+mod probe;
+#[allow(dead_code)]
+#[path = "supervisor/runner.rs"]
+mod runner;
+#[path = "prestage/servers.rs"]
+mod servers;
+#[path = "supervisor/stats.rs"]
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sha2::Digest;
+
+use home::{DAEMON_NAME, Home, PLAN_HEIGHT, PLAN_NAME, Stage};
+use probe::EventKind;
+use runner::RunSettings;
+use servers::{Mirror, NodeGrpc};
+use stats::{ms, signed_ms, summarize};
+
+const TRIALS_ENV: &str = "WASMVISOR_BENCH_TRIALS";
+const DIR_ENV: &str = "WASMVISOR_BENCH_DIR";
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// What wasmvisor logs once a background install finished.
+const PRESTAGED_LINE: &str = "pre-staged: the upgrade binary is in place";
+/// What wasmvisor logs when the upgrade itself has to download.
+const DOWNLOADING_AT_HEIGHT: &str = "not here yet; resolving it";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Local,
+    Prestaged,
+    AtHeight,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [Variant::Local, Variant::Prestaged, Variant::AtHeight];
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Local => "local binary",
+            Variant::Prestaged => "pre-staged (gRPC plan)",
+            Variant::AtHeight => "downloaded at the height",
+        }
+    }
+}
+
+/// One upgrade, on the probe's clock.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    detect_ns: u64,
+    switchover_ns: u64,
+}
+
+/// What every trial shares.
+struct Bench {
+    wasmvisor: PathBuf,
+    root: PathBuf,
+    probe: PathBuf,
+    info: String,
+    grpc: NodeGrpc,
+    mirror: Mirror,
+}
+
+/// Kills wasmvisor if a trial fails half-way.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let started_ns = clock::now_ns();
+    if let Some(log) = std::env::var_os(probe::PROBE_LOG_ENV) {
+        return probe::run(started_ns, log);
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prestage bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let trials = match std::env::var(TRIALS_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{TRIALS_ENV}={v:?} is not a positive whole number"))?,
+        Err(_) => 30,
+    };
+    let wasmvisor = runner::wasmvisor_binary()?;
+    let parent = std::env::var_os(DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let root = tempfile::Builder::new()
+        .prefix("wasmvisor-prestage-bench-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let probe = root.path().join("probe");
+    std::fs::copy(
+        std::env::current_exe().context("locating the bench executable")?,
+        &probe,
+    )
+    .context("copying the probe")?;
+    let body = std::fs::read(&probe).context("reading the probe")?;
+    let checksum = hex::encode(sha2::Sha256::digest(&body));
+    let mirror = Mirror::start(body)?;
+    let url = format!(
+        "http://{}/{DAEMON_NAME}?checksum=sha256:{checksum}",
+        mirror.addr
+    );
+    let info = serde_json::json!({"binaries": {"any": url}}).to_string();
+    let grpc = NodeGrpc::start(PLAN_NAME, PLAN_HEIGHT as i64, &info)?;
+    let bench = Bench {
+        wasmvisor,
+        root: root.path().to_owned(),
+        probe,
+        info,
+        grpc,
+        mirror,
+    };
+    print_setup(&bench, trials);
+
+    let mut results: Vec<(Variant, Vec<Trial>)> =
+        Variant::ALL.iter().map(|v| (*v, Vec::new())).collect();
+    for i in 0..trials {
+        // Rotate the order so no variant always runs first (warm caches, drift).
+        for k in 0..Variant::ALL.len() {
+            let variant = Variant::ALL[(i + k) % Variant::ALL.len()];
+            let trial = upgrade(&bench, variant, &format!("{variant:?}-{i}"), i)?;
+            if let Some((_, v)) = results.iter_mut().find(|(v, _)| *v == variant) {
+                v.push(trial);
+            }
+        }
+        eprint!("\rbench: {}/{trials} trials per variant", i + 1);
+    }
+    eprintln!();
+    report(&results);
+    Ok(())
+}
+
+/// One upgrade of one fresh home in `variant`.
+fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<Trial> {
+    let stage = match variant {
+        Variant::Local => Stage::UpgradeReady,
+        _ => Stage::Genesis,
+    };
+    let home = Home::create(&bench.root, label, &bench.probe, stage)?;
+    if variant == Variant::Local {
+        // A file of its own, as `add-upgrade` or the installer leaves it: the home's
+        // hard link would share the running genesis binary's inode and pages.
+        let bin = home
+            .dir
+            .join("cosmovisor/upgrades")
+            .join(PLAN_NAME)
+            .join("bin")
+            .join(DAEMON_NAME);
+        std::fs::remove_file(&bin).context("unlinking the hard-linked v2 binary")?;
+        std::fs::copy(&bench.probe, &bin).context("copying the v2 binary into place")?;
+    }
+    let mut cmd =
+        runner::supervisor_command(&bench.wasmvisor, &home, RunSettings { inotify: true })?;
+    cmd.env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    if variant != Variant::AtHeight {
+        cmd.env("DAEMON_GRPC_ADDRESS", bench.grpc.addr.to_string())
+            .env("WASMVISOR_GRPC_POLL_INTERVAL", "1s");
+    }
+    let requests_before = bench.mirror.requests();
+    let queries_before = bench.grpc.queries();
+    let mut wv = Reaped(cmd.spawn().context("starting wasmvisor")?);
+    let events = runner::wait_events(&home, &mut wv.0, EVENT_TIMEOUT, "the node started", |e| {
+        e.iter().any(|ev| ev.kind == EventKind::Start)
+    })?;
+    let old_pid = events[0].pid;
+    match variant {
+        Variant::Prestaged => wait_log(&home, &mut wv.0, PRESTAGED_LINE)?,
+        // Same poller work as the pre-staged runs, minus the install.
+        Variant::Local => wait_until(&home, &mut wv.0, "a gRPC plan query", || {
+            bench.grpc.queries() > queries_before
+        })?,
+        Variant::AtHeight => {}
+    }
+    let fetched_before_height = bench.mirror.requests() - requests_before;
+    // A phase in the poll period that varies from trial to trial.
+    std::thread::sleep(Duration::from_millis(20 + (seed as u64 * 37) % 300));
+    let t0 = write_plan(&home, &bench.info)?;
+    let events = runner::wait_events(
+        &home,
+        &mut wv.0,
+        EVENT_TIMEOUT,
+        "the upgraded node started",
+        |e| {
+            e.iter()
+                .any(|ev| ev.kind == EventKind::Start && ev.pid != old_pid)
+        },
+    )?;
+    let status = runner::terminate(&mut wv.0, STOP_GRACE)?;
+    if !status.success() {
+        bail!(
+            "wasmvisor exited with {status}; output:\n{}",
+            home.supervisor_log_tail()
+        );
+    }
+    check_downloads(
+        bench,
+        &home,
+        variant,
+        fetched_before_height,
+        requests_before,
+    )?;
+    let term = events
+        .iter()
+        .find(|e| e.kind == EventKind::Term && e.pid == old_pid && e.ns >= t0)
+        .map(|e| e.ns)
+        .context("no SIGTERM reached the old node")?;
+    let start = events
+        .iter()
+        .find(|e| e.kind == EventKind::Start && e.pid != old_pid)
+        .map(|e| e.ns)
+        .context("the new node never started")?;
+    home.remove();
+    Ok(Trial {
+        detect_ns: term.saturating_sub(t0),
+        switchover_ns: start.saturating_sub(term),
+    })
+}
+
+/// Each variant must have downloaded exactly where it claims to.
+fn check_downloads(
+    bench: &Bench,
+    home: &Home,
+    variant: Variant,
+    before_height: u64,
+    requests_before: u64,
+) -> Result<()> {
+    let total = bench.mirror.requests() - requests_before;
+    let log = std::fs::read_to_string(home.supervisor_log()).unwrap_or_default();
+    let downloaded_at_height = log.contains(DOWNLOADING_AT_HEIGHT);
+    let ok = match variant {
+        Variant::Local => total == 0 && !downloaded_at_height,
+        Variant::Prestaged => before_height == 1 && total == 1 && !downloaded_at_height,
+        Variant::AtHeight => before_height == 0 && total == 1 && downloaded_at_height,
+    };
+    if !ok {
+        bail!(
+            "{}: the mirror served {before_height} request(s) before the height and {total} in all (download at the height: {downloaded_at_height}); output:\n{}",
+            variant.label(),
+            home.supervisor_log_tail()
+        );
+    }
+    Ok(())
+}
+
+/// `data/upgrade-info.json` as the chain writes it at the halt (`os.WriteFile`,
+/// not atomic); returns the time taken just before.
+fn write_plan(home: &Home, info: &str) -> Result<u64> {
+    let json = serde_json::json!({
+        "name": PLAN_NAME,
+        "time": "0001-01-01T00:00:00Z",
+        "height": PLAN_HEIGHT,
+        "info": info,
+    })
+    .to_string();
+    let path = home.dir.join("data/upgrade-info.json");
+    let t0 = clock::now_ns();
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    Ok(t0)
+}
+
+fn wait_log(home: &Home, child: &mut Child, needle: &str) -> Result<()> {
+    let log = home.supervisor_log();
+    wait_until(home, child, needle, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains(needle))
+    })
+}
+
+fn wait_until(home: &Home, child: &mut Child, what: &str, done: impl Fn() -> bool) -> Result<()> {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !done() {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "wasmvisor exited ({status}) before {what}; output:\n{}",
+                home.supervisor_log_tail()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out waiting for {what}; output:\n{}",
+                home.supervisor_log_tail()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+fn report(results: &[(Variant, Vec<Trial>)]) {
+    println!(
+        "\nswitchover: old node exited -> new node exec'd (same run, interleaved)\n  {:<28} {:>4} {:>10} {:>10}   detection median (file written -> SIGTERM)",
+        "variant", "n", "median", "p99"
+    );
+    let mut medians = Vec::new();
+    for (variant, trials) in results {
+        let switch = summarize(&trials.iter().map(|t| t.switchover_ns).collect::<Vec<_>>());
+        let detect = summarize(&trials.iter().map(|t| t.detect_ns).collect::<Vec<_>>());
+        println!(
+            "  {:<28} {:>4} {:>10} {:>10}   {}",
+            variant.label(),
+            switch.n,
+            ms(switch.median_ns),
+            ms(switch.p99_ns),
+            ms(detect.median_ns)
+        );
+        medians.push((*variant, switch.median_ns as i64));
+    }
+    let median_of = |v: Variant| medians.iter().find(|(m, _)| *m == v).map(|(_, n)| *n);
+    if let (Some(local), Some(pre), Some(late)) = (
+        median_of(Variant::Local),
+        median_of(Variant::Prestaged),
+        median_of(Variant::AtHeight),
+    ) {
+        println!(
+            "\npre-staged minus local (medians): {}  (target: within noise, |diff| <= 2 ms)",
+            signed_ms(pre - local)
+        );
+        println!(
+            "downloaded-at-the-height minus pre-staged (what pre-staging saves at the halt): {}",
+            signed_ms(late - pre)
+        );
+    }
+    println!("load average at the end: {}", loadavg());
+}
+
+fn print_setup(bench: &Bench, trials: usize) {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    println!("wasmvisor pre-staging bench");
+    println!(
+        "  binary:   {} ({:.1} MiB)",
+        bench.wasmvisor.display(),
+        size(&bench.wasmvisor) as f64 / 1048576.0
+    );
+    println!(
+        "  artifact: the probe, {:.1} MiB raw ELF, sha256-checked, from a loopback HTTP mirror",
+        size(&bench.probe) as f64 / 1048576.0
+    );
+    println!("  homes in: {}", bench.root.display());
+    println!(
+        "  trials:   {trials} per variant, interleaved; env: DAEMON_ALLOW_DOWNLOAD_BINARIES=true DAEMON_SHUTDOWN_GRACE=5s UNSAFE_SKIP_BACKUP=true (+ DAEMON_GRPC_ADDRESS, WASMVISOR_GRPC_POLL_INTERVAL=1s for local and pre-staged)"
+    );
+    println!(
+        "  machine:  {} CPUs, load average {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        loadavg()
+    );
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
