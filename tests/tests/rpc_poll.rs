@@ -205,7 +205,7 @@ fn assert_switched_at(home: &TestHome, wv: &Running, height: u64) {
 }
 
 #[test]
-fn cosmos_preset_upgrades_at_the_plan_height_though_the_chain_never_writes_upgrade_info() {
+fn cosmos_preset_prestages_the_binary_and_upgrades_at_the_plan_height_without_upgrade_info() {
     const HEIGHT: u64 = 14;
     let mut home = TestHome::new(chain());
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
@@ -266,11 +266,13 @@ fn cosmos_preset_upgrades_at_the_plan_height_though_the_chain_never_writes_upgra
     );
     let downloads = api.requests_to("/bin/fake-chaind-v2");
     assert_eq!(downloads.len(), 1, "{}", home.describe(&wv));
-    // Once pre-staging of detector plans lands, this download happens while the
-    // node is still below HEIGHT - 1 (then assert `downloads[0].node_height + 1 < HEIGHT`).
-    eprintln!(
-        "the v2 binary was fetched at node height {} (plan height {HEIGHT})",
-        downloads[0].node_height
+    // Pre-staged: fetched (and verified) while the node still ran below the height,
+    // not when it stopped for the upgrade.
+    assert!(
+        downloads[0].node_height + 1 < HEIGHT,
+        "the v2 binary was fetched at node height {}, not ahead of the plan height {HEIGHT}\n{}",
+        downloads[0].node_height,
+        home.describe(&wv)
     );
 }
 
