@@ -89,6 +89,9 @@ impl Variant {
 struct Trial {
     detect_ns: u64,
     switchover_ns: u64,
+    /// wasmvisor's VmRSS just before the halt: the node is started with fork+exec
+    /// (a `pre_exec` hook), whose cost grows with the parent's mapped memory.
+    rss_kib: u64,
 }
 
 /// What every trial shares.
@@ -230,6 +233,7 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
         Variant::AtHeight => {}
     }
     let fetched_before_height = bench.mirror.requests() - requests_before;
+    let rss_kib = vm_rss_kib(wv.0.id()).unwrap_or(0);
     // A phase in the poll period that varies from trial to trial.
     std::thread::sleep(Duration::from_millis(20 + (seed as u64 * 37) % 300));
     let t0 = write_plan(&home, &bench.info)?;
@@ -271,6 +275,7 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
     Ok(Trial {
         detect_ns: term.saturating_sub(t0),
         switchover_ns: start.saturating_sub(term),
+        rss_kib,
     })
 }
 
@@ -298,6 +303,12 @@ fn check_downloads(
         );
     }
     Ok(())
+}
+
+fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `data/upgrade-info.json` as the chain writes it at the halt (`os.WriteFile`,
@@ -345,19 +356,22 @@ fn wait_until(home: &Home, child: &mut Child, what: &str, done: impl Fn() -> boo
 
 fn report(results: &[(Variant, Vec<Trial>)]) {
     println!(
-        "\nswitchover: old node exited -> new node exec'd (same run, interleaved)\n  {:<28} {:>4} {:>10} {:>10}   detection median (file written -> SIGTERM)",
-        "variant", "n", "median", "p99"
+        "\nswitchover: old node exited -> new node exec'd (same run, interleaved)\n  {:<28} {:>4} {:>10} {:>10} {:>12}   detection median (file written -> SIGTERM)",
+        "variant", "n", "median", "p99", "wasmvisor RSS"
     );
     let mut medians = Vec::new();
     for (variant, trials) in results {
         let switch = summarize(&trials.iter().map(|t| t.switchover_ns).collect::<Vec<_>>());
         let detect = summarize(&trials.iter().map(|t| t.detect_ns).collect::<Vec<_>>());
+        // Medians of KiB through the ns summary (only the order statistic is used).
+        let rss = summarize(&trials.iter().map(|t| t.rss_kib).collect::<Vec<_>>());
         println!(
-            "  {:<28} {:>4} {:>10} {:>10}   {}",
+            "  {:<28} {:>4} {:>10} {:>10} {:>8.1} MiB   {}",
             variant.label(),
             switch.n,
             ms(switch.median_ns),
             ms(switch.p99_ns),
+            rss.median_ns as f64 / 1024.0,
             ms(detect.median_ns)
         );
         medians.push((*variant, switch.median_ns as i64));
@@ -369,7 +383,7 @@ fn report(results: &[(Variant, Vec<Trial>)]) {
         median_of(Variant::AtHeight),
     ) {
         println!(
-            "\npre-staged minus local (medians): {}  (target: within noise, |diff| <= 2 ms)",
+            "\npre-staged minus local (medians): {}  (target: within noise, |diff| <= 2 ms; RSS column: a supervisor that compiled the resolver forks the node from a bigger address space)",
             signed_ms(pre - local)
         );
         println!(

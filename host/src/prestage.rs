@@ -156,7 +156,12 @@ impl Prestage {
     /// returned task stops when dropped.
     pub fn watch_node_plan(&self, config: &Config) -> Option<NodePlanWatch> {
         let every = config.grpc_poll_interval?.max(MIN_GRPC_POLL);
-        let inner = self.inner.as_ref()?;
+        let Some(inner) = self.inner.as_ref() else {
+            tracing::warn!(
+                "WASMVISOR_GRPC_POLL_INTERVAL is set, but the node's plan is not polled: pre-staging needs DAEMON_ALLOW_DOWNLOAD_BINARIES=true"
+            );
+            return None;
+        };
         let address = config.grpc_address.clone();
         let layout = inner.layout.clone();
         let prestage = self.clone();
