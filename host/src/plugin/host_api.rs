@@ -29,6 +29,8 @@ use super::state::KvState;
 
 /// Bytes of guest stderr kept per call (a panic message fits).
 const STDERR_CAPTURE: usize = 16 << 10;
+/// How long a plugin's idle HTTP connection is kept for reuse.
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(2);
 
 /// Everything about one loaded plugin that its calls share.
 pub struct PluginContext {
@@ -79,6 +81,10 @@ impl PluginContext {
                         egress: Arc::new(self.grant.egress.clone()),
                     }))
                     .timeout(self.limits.http_timeout)
+                    // Shorter than the keep-alive of common servers (Node.js closes an
+                    // idle connection after 5 s): a detector polling every few seconds
+                    // would otherwise race the server's close and lose a request.
+                    .pool_idle_timeout(IDLE_CONNECTION_TTL)
                     .user_agent(concat!("wasmvisor/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| format!("cannot create the HTTP client: {e}"))
@@ -270,8 +276,7 @@ async fn http_request(
         .credentials
         .authorize(&mut request)
         .map_err(|e| types::Error::Failed(format!("request to {url}: {e}")))?;
-    let mut response = client
-        .execute(request)
+    let mut response = execute_once_more_if_stale(&client, request)
         .await
         .map_err(|e| match egress_error(&e) {
             Some(refusal) => plugin.deny(format!("HTTP to {url}: {refusal}")),
@@ -302,6 +307,43 @@ async fn http_request(
         headers,
         body,
     })
+}
+
+/// Sends the request; a GET or HEAD that failed because the server closed a pooled
+/// connection as it was reused is sent once more, on a fresh connection. Other
+/// methods are not repeated: the server may have acted on them.
+async fn execute_once_more_if_stale(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+) -> reqwest::Result<reqwest::Response> {
+    let idempotent = matches!(
+        *request.method(),
+        reqwest::Method::GET | reqwest::Method::HEAD
+    );
+    let again = idempotent.then(|| request.try_clone()).flatten();
+    match client.execute(request).await {
+        Err(e) if closed_by_peer(&e) => match again {
+            Some(again) => client.execute(again).await,
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Whether the error is the peer closing the connection before any answer (hyper's
+/// "connection closed before message completed"), not a refusal or a time limit.
+fn closed_by_peer(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || egress_error(e).is_some() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_closed() || h.is_canceled();
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn egress_error(e: &reqwest::Error) -> Option<EgressError> {
@@ -544,5 +586,82 @@ mod tests {
             matches!(&err, types::Error::Denied(m) if m.contains("not granted")),
             "{err:?}"
         );
+    }
+
+    /// A keep-alive server that drops the first connection when its second request
+    /// arrives (as a server whose idle timer fires just then does), and answers on
+    /// any later connection. Returns its address.
+    fn server_dropping_a_reused_connection() -> std::net::SocketAddr {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let Ok(conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut writer = conn;
+                    for served in 0.. {
+                        let mut line = String::new();
+                        // Headers up to the blank line (the test sends no bodies
+                        // that matter: a POST's body is read as headers, harmlessly).
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        if n == 0 && served == 1 {
+                            return; // closes the reused connection, unanswered
+                        }
+                        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn send(
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+    ) -> reqwest::Result<u16> {
+        let request = client.request(method, url).build()?;
+        Ok(execute_once_more_if_stale(client, request)
+            .await?
+            .status()
+            .as_u16())
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_connection_the_server_closed_is_sent_again() {
+        let url = format!("http://{}/", server_dropping_a_reused_connection());
+        let client = reqwest::Client::new();
+        assert_eq!(
+            send(&client, reqwest::Method::GET, &url).await.unwrap(),
+            200
+        );
+        assert_eq!(
+            send(&client, reqwest::Method::GET, &url).await.unwrap(),
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_on_a_connection_the_server_closed_is_not_repeated() {
+        let url = format!("http://{}/", server_dropping_a_reused_connection());
+        let client = reqwest::Client::new();
+        assert_eq!(
+            send(&client, reqwest::Method::GET, &url).await.unwrap(),
+            200
+        );
+        let err = send(&client, reqwest::Method::POST, &url)
+            .await
+            .unwrap_err();
+        assert!(closed_by_peer(&err), "{err:?}");
     }
 }
