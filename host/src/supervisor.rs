@@ -203,7 +203,7 @@ impl Supervisor {
             let mut node = NodeProcess::spawn_with_output(&bin, &self.app_args, tap)?;
             self.run_post_upgrade_hooks().await;
             // The tasks live until this run of the node ends (dropping them stops them).
-            let (_tasks, mut plans) = detectors.unzip();
+            let (tasks, mut plans) = detectors.unzip();
             match self
                 .supervise(&mut node, &mut watcher, plans.as_mut(), waiting)
                 .await?
@@ -215,6 +215,16 @@ impl Supervisor {
                 Ended::Exited(status) => {
                     if let Pending::Ready(_) = self.pending().await {
                         tracing::warn!(%status, "the node exited at its upgrade height; upgrading");
+                        continue;
+                    }
+                    if let Some(plan) = self
+                        .plan_from_last_output(tasks.as_deref(), plans.as_mut())
+                        .await
+                    {
+                        tracing::warn!(%status, name = %plan.name, height = plan.height, "the node exited after logging its upgrade; upgrading");
+                        if let Some(code) = self.upgrade(plan, Some(DETECTOR.to_string())).await? {
+                            return Ok(code);
+                        }
                         continue;
                     }
                     if !status.success() {
@@ -442,6 +452,31 @@ impl Supervisor {
         }
     }
 
+    /// A plan the detectors found in the node's last lines, once they have read them
+    /// all, if it may be acted on now: an old SDK logs its halt line and panics at
+    /// once, so the exit can win the race against the detector reading that line.
+    async fn plan_from_last_output(
+        &mut self,
+        tasks: Option<&DetectorTasks>,
+        plans: Option<&mut mpsc::Receiver<Plan>>,
+    ) -> Option<Plan> {
+        let (tasks, plans) = (tasks?, plans?);
+        if tokio::time::timeout(LAST_OUTPUT_READ, tasks.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the detectors did not finish reading the node's last output within {LAST_OUTPUT_READ:?}"
+            );
+        }
+        while let Ok(plan) = plans.try_recv() {
+            if let Pending::Ready(plan) = self.judge(plan, false).await {
+                return Some(plan);
+            }
+        }
+        None
+    }
+
     async fn stop(&self, node: &mut NodeProcess) -> Result<()> {
         let status = node.stop(self.config.shutdown_grace).await?;
         tracing::info!(%status, "the node stopped");
@@ -505,6 +540,9 @@ impl Supervisor {
 
 /// How a plan from a detector plugin is named in logs and the journal.
 const DETECTOR: &str = "detector plugin";
+
+/// How long the detectors may take to read the last lines of a node that exited.
+const LAST_OUTPUT_READ: Duration = Duration::from_secs(5);
 
 /// The next plan from the detectors; never ready when there are none.
 async fn next_plan(plans: &mut Option<&mut mpsc::Receiver<Plan>>) -> Option<Plan> {

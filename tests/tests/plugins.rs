@@ -146,6 +146,19 @@ fn the_log_scanner_upgrades_at_once_for_a_time_based_plan() {
 }
 
 #[test]
+fn the_log_scanner_upgrades_a_node_that_exits_right_after_its_halt_line() {
+    // Older SDKs panic in BeginBlock: the process is gone a moment after the line.
+    // The plan read from its last output must still be carried out, not reported
+    // as a crash with no upgrade pending.
+    let mut home = old_sdk_chain(Some("2021-06-01T12:00:00Z"));
+    home.set_env("FAKECHAIND_EXIT_ON_HALT", "true");
+    let wv = run_node(&mut home, Some("log-scanner"));
+    home.wait_for_blocks_by("v2", 4, &wv);
+    home.assert_current("upgrades/v2");
+    assert!(!home.upgrade_info_file().exists());
+}
+
+#[test]
 fn without_the_log_scanner_a_chain_that_never_writes_upgrade_info_stays_halted() {
     // The control for the two tests above: the same chain, no plugin.
     let mut home = old_sdk_chain(Some("2021-06-01T12:00:00Z"));

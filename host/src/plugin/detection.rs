@@ -10,14 +10,16 @@
 //! node never notices). A detector without a filter gets every line, and when the
 //! queue is full a line is dropped (and counted) rather than slow the node down.
 //! Every source yields the same thing: a plan on one channel, as the native
-//! upgrade-info.json watch does.
+//! upgrade-info.json watch does. When the node exits, [`DetectorTasks::flush`] lets
+//! the supervisor wait until its last lines have been read: an old SDK logs its
+//! halt line and panics at once, and that plan must not be lost with the process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memchr::memmem::Finder;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Detector;
@@ -27,9 +29,16 @@ use crate::upgrade_info::Plan;
 /// Lines waiting for the detectors; beyond this they are dropped (and counted).
 pub const LINE_QUEUE: usize = 1024;
 
+/// What the output thread sends to the detectors reading lines.
+enum LineMsg {
+    Line(String),
+    /// Answered once every line queued before it has been read (and any plan sent).
+    Flush(oneshot::Sender<()>),
+}
+
 /// The running detectors. Dropping it stops them.
 pub struct DetectorTasks {
-    lines: Option<mpsc::Sender<String>>,
+    lines: Option<mpsc::Sender<LineMsg>>,
     /// The filters of the detectors that read lines, for the output thread.
     filters: Arc<Vec<LineFilter>>,
     dropped_lines: Arc<AtomicU64>,
@@ -78,9 +87,16 @@ impl DetectorTasks {
         let lines = if listeners.is_empty() {
             None
         } else {
-            let (lines_tx, mut lines_rx) = mpsc::channel::<String>(LINE_QUEUE);
+            let (lines_tx, mut lines_rx) = mpsc::channel::<LineMsg>(LINE_QUEUE);
             tasks.push(tokio::spawn(async move {
-                while let Some(line) = lines_rx.recv().await {
+                while let Some(msg) = lines_rx.recv().await {
+                    let line = match msg {
+                        LineMsg::Line(line) => line,
+                        LineMsg::Flush(done) => {
+                            let _ = done.send(());
+                            continue;
+                        }
+                    };
                     for (d, filter) in &listeners {
                         if !filter.matches(line.as_bytes()) {
                             continue;
@@ -127,7 +143,7 @@ impl DetectorTasks {
         if !wanted {
             return;
         }
-        let text = String::from_utf8_lossy(line).into_owned();
+        let text = LineMsg::Line(String::from_utf8_lossy(line).into_owned());
         let on_plain_thread = tokio::runtime::Handle::try_current().is_err();
         let delivered = if must_deliver && on_plain_thread {
             tx.blocking_send(text).is_ok()
@@ -136,6 +152,17 @@ impl DetectorTasks {
         };
         if !delivered {
             self.dropped_lines.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every line offered so far has been read by the detectors, so any
+    /// plan they found is on the plans channel. Call it once the output threads are
+    /// done (the node exited); it returns at once when no detector reads lines.
+    pub async fn flush(&self) {
+        let Some(tx) = &self.lines else { return };
+        let (done, flushed) = oneshot::channel();
+        if tx.send(LineMsg::Flush(done)).await.is_ok() {
+            let _ = flushed.await;
         }
     }
 
