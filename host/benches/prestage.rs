@@ -12,6 +12,11 @@
 //!   server (a loopback `cosmos.upgrade.v1beta1.Query`), resolves it with the
 //!   bundled `manifest-url` and installs it from a loopback HTTP mirror while the
 //!   node runs; the trial waits for "pre-staged" in its log before the height;
+//! - **local, resolver warm** (the control): as local, but the supervisor first
+//!   pre-staged another plan (v3, from a second gRPC node), so it carries the same
+//!   compiled resolver and memory as a pre-staged one — the node is started with
+//!   fork+exec, whose cost grows with the parent's memory, and this variant tells
+//!   that apart from anything about the pre-staged file itself;
 //! - **at the height** (the cost pre-staging removes, cosmovisor's behaviour): no
 //!   binary and no gRPC; the download happens after the node stopped.
 //!
@@ -68,16 +73,27 @@ const DOWNLOADING_AT_HEIGHT: &str = "not here yet; resolving it";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Local,
+    /// The control: a local v2 binary, but the supervisor pre-staged another plan
+    /// (v3) first, so it carries the same compiled resolver and memory as a
+    /// pre-staged one. Tells the cost of a bigger supervisor from that of the
+    /// pre-staged file.
+    LocalWarm,
     Prestaged,
     AtHeight,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Local, Variant::Prestaged, Variant::AtHeight];
+    const ALL: [Variant; 4] = [
+        Variant::Local,
+        Variant::LocalWarm,
+        Variant::Prestaged,
+        Variant::AtHeight,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Variant::Local => "local binary",
+            Variant::LocalWarm => "local binary, resolver warm",
             Variant::Prestaged => "pre-staged (gRPC plan)",
             Variant::AtHeight => "downloaded at the height",
         }
@@ -101,6 +117,8 @@ struct Bench {
     probe: PathBuf,
     info: String,
     grpc: NodeGrpc,
+    /// Serves plan v3 (same artifact) for [`Variant::LocalWarm`].
+    grpc_v3: NodeGrpc,
     mirror: Mirror,
 }
 
@@ -163,12 +181,14 @@ fn run() -> Result<()> {
     );
     let info = serde_json::json!({"binaries": {"any": url}}).to_string();
     let grpc = NodeGrpc::start(PLAN_NAME, PLAN_HEIGHT as i64, &info)?;
+    let grpc_v3 = NodeGrpc::start("v3", PLAN_HEIGHT as i64 + 100, &info)?;
     let bench = Bench {
         wasmvisor,
         root: root.path().to_owned(),
         probe,
         info,
         grpc,
+        grpc_v3,
         mirror,
     };
     print_setup(&bench, trials);
@@ -194,11 +214,11 @@ fn run() -> Result<()> {
 /// One upgrade of one fresh home in `variant`.
 fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<Trial> {
     let stage = match variant {
-        Variant::Local => Stage::UpgradeReady,
+        Variant::Local | Variant::LocalWarm => Stage::UpgradeReady,
         _ => Stage::Genesis,
     };
     let home = Home::create(&bench.root, label, &bench.probe, stage)?;
-    if variant == Variant::Local {
+    if matches!(variant, Variant::Local | Variant::LocalWarm) {
         // A file of its own, as `add-upgrade` or the installer leaves it: the home's
         // hard link would share the running genesis binary's inode and pages.
         let bin = home
@@ -213,8 +233,13 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
     let mut cmd =
         runner::supervisor_command(&bench.wasmvisor, &home, RunSettings { inotify: true })?;
     cmd.env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
-    if variant != Variant::AtHeight {
-        cmd.env("DAEMON_GRPC_ADDRESS", bench.grpc.addr.to_string())
+    let grpc = match variant {
+        Variant::LocalWarm => Some(&bench.grpc_v3),
+        Variant::AtHeight => None,
+        _ => Some(&bench.grpc),
+    };
+    if let Some(grpc) = grpc {
+        cmd.env("DAEMON_GRPC_ADDRESS", grpc.addr.to_string())
             .env("WASMVISOR_GRPC_POLL_INTERVAL", "1s");
     }
     let requests_before = bench.mirror.requests();
@@ -225,7 +250,7 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
     })?;
     let old_pid = events[0].pid;
     match variant {
-        Variant::Prestaged => wait_log(&home, &mut wv.0, PRESTAGED_LINE)?,
+        Variant::Prestaged | Variant::LocalWarm => wait_log(&home, &mut wv.0, PRESTAGED_LINE)?,
         // Same poller work as the pre-staged runs, minus the install.
         Variant::Local => wait_until(&home, &mut wv.0, "a gRPC plan query", || {
             bench.grpc.queries() > queries_before
@@ -292,6 +317,8 @@ fn check_downloads(
     let downloaded_at_height = log.contains(DOWNLOADING_AT_HEIGHT);
     let ok = match variant {
         Variant::Local => total == 0 && !downloaded_at_height,
+        // Its one download is v3's, before the height.
+        Variant::LocalWarm => before_height == 1 && total == 1 && !downloaded_at_height,
         Variant::Prestaged => before_height == 1 && total == 1 && !downloaded_at_height,
         Variant::AtHeight => before_height == 0 && total == 1 && downloaded_at_height,
     };
@@ -377,14 +404,19 @@ fn report(results: &[(Variant, Vec<Trial>)]) {
         medians.push((*variant, switch.median_ns as i64));
     }
     let median_of = |v: Variant| medians.iter().find(|(m, _)| *m == v).map(|(_, n)| *n);
-    if let (Some(local), Some(pre), Some(late)) = (
+    if let (Some(local), Some(warm), Some(pre), Some(late)) = (
         median_of(Variant::Local),
+        median_of(Variant::LocalWarm),
         median_of(Variant::Prestaged),
         median_of(Variant::AtHeight),
     ) {
         println!(
-            "\npre-staged minus local (medians): {}  (target: within noise, |diff| <= 2 ms; RSS column: a supervisor that compiled the resolver forks the node from a bigger address space)",
+            "\npre-staged minus local (medians): {}  (target: within noise, |diff| <= 2 ms)",
             signed_ms(pre - local)
+        );
+        println!(
+            "pre-staged minus local-with-warm-resolver (medians, same supervisor memory): {}",
+            signed_ms(pre - warm)
         );
         println!(
             "downloaded-at-the-height minus pre-staged (what pre-staging saves at the halt): {}",

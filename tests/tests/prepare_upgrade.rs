@@ -19,8 +19,9 @@ use wasmvisor_e2e::{Chain, Exit, TIMEOUT, TestHome, wait_for};
 const WRONG: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Far enough for wasmvisor to start, ask, resolve (compiling the resolver in a
-/// debug build) and download on a loaded machine: 10 s of 40 ms blocks.
-const FAR_HEIGHT: u64 = 250;
+/// debug build) and download on a loaded machine, near enough for the switch to come
+/// within the harness's 20 s deadline after that: 12 s of 40 ms blocks.
+const FAR_HEIGHT: u64 = 300;
 
 /// The v2 binary, and a loopback server with it as a checked tar.gz; returns the
 /// plan `info` (cosmovisor's binaries map, URL with `?checksum=`).
@@ -254,8 +255,8 @@ fn a_failed_prestage_keeps_the_node_running_and_the_upgrade_tries_again_at_the_h
         empty.url("/v2.tar.gz"),
         "ab".repeat(32)
     );
-    // 6 s of blocks: time to start, compile the resolver and fail, well before it.
-    let target = 150;
+    // 8 s of blocks: time to start, compile the resolver and fail, well before it.
+    let target = 200;
     let info = plan_info(&url);
     home.write_chain(&Chain::default().with_upgrade_info("v2", target, &info));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
