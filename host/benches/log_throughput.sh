@@ -18,7 +18,9 @@
 #   no plugin       wasmvisor run start | wc -c   (inherited stdout, for reference)
 #
 # Each variant runs RUNS times (interleaved); the median wall time gives MiB/s. The
-# byte counts must be equal: nothing may be lost or added on the way.
+# byte counts must be equal: nothing may be lost or added on the way. The CPU time of
+# the whole pipeline (user + sys, bash's `time`) is reported too: its excess over the
+# baseline is what the supervisor's copy costs.
 #
 #   host/benches/log_throughput.sh [SIZE MiB, default 1024]   (RUNS=3 LINES=1000)
 set -euo pipefail
@@ -32,7 +34,6 @@ cargo build --release -p wasmvisor -p fake-chaind >/dev/null 2>&1 ||
 wv=$repo/target/release/wasmvisor
 node=$repo/target/release/fake-chaind
 
-now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # A fresh node home (same path length every time, so the output is byte-identical).
@@ -51,45 +52,50 @@ per_block=$(( $("$node" start --home "$sample" 2>/dev/null | wc -c) / 20 ))
 rm -rf "$sample"
 height=$(( (size_mib * 1048576 + per_block - 1) / per_block ))
 
-# Runs one variant once; prints "<nanoseconds> <bytes>".
+# Runs one variant once; prints "<wall ns> <cpu ms> <bytes>".
 run_once() {
-    local variant=$1 home t0 bytes t1
+    local variant=$1 home
     home=$(new_home "$height")
-    t0=$(now_ns)
+    local TIMEFORMAT='%3R %3U %3S'
     case $variant in
-        baseline) bytes=$("$node" start --home "$home" 2>/dev/null | wc -c) ;;
-        scanner) bytes=$(env -i PATH="$PATH" DAEMON_HOME="$home" DAEMON_NAME=fake-chaind \
-            "$wv" run --plugin log-scanner start --home "$home" 2>"$home.err" | wc -c) ;;
-        plain) bytes=$(env -i PATH="$PATH" DAEMON_HOME="$home" DAEMON_NAME=fake-chaind \
-            "$wv" run start --home "$home" 2>"$home.err" | wc -c) ;;
+        baseline) { time "$node" start --home "$home" 2>/dev/null | wc -c >"$home.bytes"; } 2>"$home.time" ;;
+        scanner) { time env -i PATH="$PATH" DAEMON_HOME="$home" DAEMON_NAME=fake-chaind \
+            "$wv" run --plugin log-scanner start --home "$home" 2>"$home.err" | wc -c >"$home.bytes"; } 2>"$home.time" ;;
+        plain) { time env -i PATH="$PATH" DAEMON_HOME="$home" DAEMON_NAME=fake-chaind \
+            "$wv" run start --home "$home" 2>"$home.err" | wc -c >"$home.bytes"; } 2>"$home.time" ;;
     esac
-    t1=$(now_ns)
     if [[ $variant != baseline ]] && grep -q " ERR " "$home.err"; then
         echo "wasmvisor ($variant) reported an error:" >&2; cat "$home.err" >&2; exit 1
     fi
-    rm -rf "$home" "$home.err"
-    echo "$((t1 - t0)) $bytes"
+    local real user sys
+    read -r real user sys <"$home.time"
+    awk -v r="$real" -v u="$user" -v s="$sys" -v b="$(cat "$home.bytes")" \
+        'BEGIN {printf "%.0f %.0f %s\n", r * 1e9, (u + s) * 1000, b}'
+    rm -rf "$home" "$home.err" "$home.time" "$home.bytes"
 }
 
-declare -A times
+declare -A times cpu
 expected=""
 for _ in $(seq "$runs"); do
     for variant in baseline scanner plain; do
         result=$(run_once "$variant")
-        read -r ns bytes <<<"$result"
+        read -r ns cpu_ms bytes <<<"$result"
         expected=${expected:-$bytes}
         if [[ $bytes != "$expected" ]]; then
             echo "$variant passed on $bytes bytes, the node wrote $expected" >&2
             exit 1
         fi
         times[$variant]+="$ns "
+        cpu[$variant]+="$cpu_ms "
     done
 done
 
 mibps() { awk -v b="$expected" -v ns="$1" 'BEGIN {printf "%.0f", b / 1048576 / (ns / 1e9)}'; }
 report() { # label, variant
     local med; med=$(printf '%s\n' ${times[$2]} | median)
-    printf '%-44s %6s MiB/s  (median %.2f s; all: %s)\n' "$1" "$(mibps "$med")" \
+    local cpu_med; cpu_med=$(printf '%s\n' ${cpu[$2]} | median)
+    printf '%-44s %6s MiB/s  CPU %5.1f s  (median %.2f s; all: %s)\n' "$1" "$(mibps "$med")" \
+        "$(awk -v ms="$cpu_med" 'BEGIN {print ms / 1000}')" \
         "$(awk -v ns="$med" 'BEGIN {print ns / 1e9}')" \
         "$(for t in ${times[$2]}; do awk -v ns="$t" 'BEGIN {printf "%.2fs ", ns / 1e9}'; done)"
 }
