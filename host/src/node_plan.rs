@@ -188,6 +188,102 @@ mod tests {
         assert!(to_plan("v2".into(), -5, String::new()).is_err());
     }
 
+    /// A loopback node whose `CurrentPlan` answers `answer` (the generated service).
+    mod node {
+        use cosmos_sdk_proto::cosmos::upgrade::v1beta1 as up;
+        use tonic::{Request, Response, Status};
+        use up::query_server::{Query, QueryServer};
+
+        pub type Answer = Result<Option<(String, i64)>, tonic::Code>;
+
+        struct Node(Answer);
+
+        #[tonic::async_trait]
+        impl Query for Node {
+            async fn current_plan(
+                &self,
+                _: Request<up::QueryCurrentPlanRequest>,
+            ) -> Result<Response<up::QueryCurrentPlanResponse>, Status> {
+                let plan = self.0.clone().map_err(|c| Status::new(c, "as told"))?;
+                #[allow(deprecated)]
+                let plan = plan.map(|(name, height)| up::Plan {
+                    name,
+                    height,
+                    info: "{}".into(),
+                    ..up::Plan::default()
+                });
+                Ok(Response::new(up::QueryCurrentPlanResponse { plan }))
+            }
+            async fn applied_plan(
+                &self,
+                _: Request<up::QueryAppliedPlanRequest>,
+            ) -> Result<Response<up::QueryAppliedPlanResponse>, Status> {
+                Err(Status::unimplemented(""))
+            }
+            async fn upgraded_consensus_state(
+                &self,
+                _: Request<up::QueryUpgradedConsensusStateRequest>,
+            ) -> Result<Response<up::QueryUpgradedConsensusStateResponse>, Status> {
+                Err(Status::unimplemented(""))
+            }
+            async fn module_versions(
+                &self,
+                _: Request<up::QueryModuleVersionsRequest>,
+            ) -> Result<Response<up::QueryModuleVersionsResponse>, Status> {
+                Err(Status::unimplemented(""))
+            }
+            async fn authority(
+                &self,
+                _: Request<up::QueryAuthorityRequest>,
+            ) -> Result<Response<up::QueryAuthorityResponse>, Status> {
+                Err(Status::unimplemented(""))
+            }
+        }
+
+        /// Serves on 127.0.0.1:0 in the test's runtime; returns `host:port`.
+        pub async fn start(answer: Answer) -> String {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .serve_with_incoming(QueryServer::new(Node(answer)), incoming),
+            );
+            addr.to_string()
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_plan_or_its_absence_comes_back_from_a_real_grpc_server() {
+        let timeout = Duration::from_secs(5);
+        let addr = node::start(Ok(Some(("v2".into(), 42)))).await;
+        let plan = current_plan(&addr, timeout).await.unwrap().unwrap();
+        assert_eq!(
+            (plan.name.as_str(), plan.height, plan.info.as_str()),
+            ("v2", 42, "{}")
+        );
+        let addr = node::start(Ok(None)).await;
+        assert_eq!(current_plan(&addr, timeout).await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn server_answers_are_told_apart() {
+        let timeout = Duration::from_secs(5);
+        let addr = node::start(Err(tonic::Code::Unimplemented)).await;
+        let err = current_plan(&addr, timeout).await.unwrap_err();
+        assert!(
+            matches!(err, NodePlanError::NotACosmosNode { .. }),
+            "{err:?}"
+        );
+        let addr = node::start(Err(tonic::Code::Internal)).await;
+        let err = current_plan(&addr, timeout).await.unwrap_err();
+        assert!(matches!(err, NodePlanError::Query { .. }), "{err:?}");
+        let addr = node::start(Ok(Some(("v2".into(), 0)))).await;
+        let err = current_plan(&addr, timeout).await.unwrap_err();
+        assert!(matches!(err, NodePlanError::InvalidPlan { .. }), "{err:?}");
+        assert!(err.to_string().contains(&addr), "{err}");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_closed_port_is_unreachable_and_says_which_address() {
         // Bind then drop: the port is free and nothing listens on it.
