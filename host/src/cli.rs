@@ -75,6 +75,7 @@ Examples:
   wasmvisor init /usr/local/bin/gaiad          set up $DAEMON_HOME/cosmovisor
   wasmvisor run start --home ~/.gaia           run the node under supervision
   wasmvisor add-upgrade v2 ./gaiad-v2 --upgrade-height 1200000
+  wasmvisor prepare-upgrade                    fetch the scheduled upgrade's binary now
   wasmvisor config                             show the effective configuration";
 
 /// A cosmovisor drop-in: runs a Cosmos node and upgrades its binary when the chain
