@@ -2,7 +2,7 @@
 //!
 //! Tests must not touch the network, so downloads come from 127.0.0.1 on a
 //! port the kernel picks. The server answers `GET <path>` from a fixed table
-//! (404 otherwise), one connection at a time, `Connection: close` — all a
+//! (404 otherwise; a test may change it while serving), one connection at a time, `Connection: close` — all a
 //! download client needs — and counts requests so a test can tell whether a
 //! download was attempted. A throttle (changeable while serving) sends bodies
 //! in 64 KiB pieces with a pause between them, so a test can kill a download
@@ -22,6 +22,7 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<String>>>,
     shared: Arc<Shared>,
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -44,10 +45,12 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared::default());
+        let files = Arc::new(Mutex::new(files));
         let thread = {
             let stop = stop.clone();
             let requests = requests.clone();
             let shared = shared.clone();
+            let files = files.clone();
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -64,6 +67,7 @@ impl Server {
             stop,
             requests,
             shared,
+            files,
             thread: Some(thread),
         }
     }
@@ -79,6 +83,14 @@ impl Server {
         self.shared.pause_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Serves `body` at `path` from now on (a release team fixing a published file).
+    pub fn set_file(&self, path: &str, body: Vec<u8>) {
+        self.files
+            .lock()
+            .expect("files lock")
+            .insert(path.to_owned(), body);
+    }
+
     /// Body bytes sent so far, over all requests.
     pub fn bytes_sent(&self) -> u64 {
         self.shared.sent.load(Ordering::SeqCst)
@@ -92,7 +104,7 @@ impl Server {
 
 fn serve(
     stream: TcpStream,
-    files: &HashMap<String, Vec<u8>>,
+    files: &Mutex<HashMap<String, Vec<u8>>>,
     requests: &Mutex<Vec<String>>,
     shared: &Shared,
 ) {
@@ -117,7 +129,8 @@ fn serve(
     requests.lock().expect("requests lock").push(path.clone());
     let route = path.split('?').next().unwrap_or_default();
     let mut stream = stream;
-    let _ = match files.get(route) {
+    let body = files.lock().expect("files lock").get(route).cloned();
+    let _ = match body {
         Some(body) => stream
             .write_all(
                 format!(
@@ -126,7 +139,7 @@ fn serve(
                 )
                 .as_bytes(),
             )
-            .and_then(|()| send_body(&mut stream, body, shared)),
+            .and_then(|()| send_body(&mut stream, &body, shared)),
         None => stream.write_all(
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         ),

@@ -331,3 +331,88 @@ fn a_supervisor_killed_mid_download_leaves_no_binary_and_the_next_start_complete
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }
+
+/// The manifest-url scenario end to end: genesis → v2 from a zip holding one file
+/// (inline `binaries`), then v2 → v3 from a plan whose `info` is a URL to a JSON
+/// document pointing at a zip holding `bin/fake-chaind`. The document first names
+/// a wrong checksum: the upgrade is refused and leaves nothing that blocks a retry;
+/// once the release team corrects the document, the next start upgrades.
+#[test]
+fn a_chain_upgrades_twice_by_download_and_recovers_from_a_wrong_checksum() {
+    let mut home = TestHome::new(Chain::default());
+    let v2 = std::fs::read(home.make_version("v2")).expect("read v2");
+    let v3 = std::fs::read(home.make_version("v3")).expect("read v3");
+    let v2_zip = zip(&[("fake-chaind", &v2, 0o755)], true);
+    let v3_zip = zip(&[("bin/fake-chaind", &v3, 0o755)], true);
+    let server = serve(&[("/v2.zip", v2_zip.clone()), ("/v3.zip", v3_zip.clone())]);
+    let v3_doc = |checksum: &str| {
+        plan_info(&format!("{}?checksum={checksum}", server.url("/v3.zip"))).into_bytes()
+    };
+    server.set_file("/v3.json", v3_doc(WRONG));
+    let v2_url = format!(
+        "{}?checksum={}",
+        server.url("/v2.zip"),
+        sha256_checksum(&v2_zip)
+    );
+    home.write_chain(
+        &Chain::default()
+            .with_upgrade_info("v2", 4, &plan_info(&v2_url))
+            .with_upgrade_info("v3", 9, &server.url("/v3.json")),
+    );
+    home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
+    // The info document is on loopback, which a plugin reaches only when granted.
+    let config = home.scratch().join("wasmvisor.toml");
+    std::fs::write(&config, "[plugins.manifest-url]\nhosts = [\"127.0.0.1\"]\n")
+        .expect("write the config");
+    let home_dir = home.home().display().to_string();
+    let run = |home: &TestHome| {
+        home.command([
+            "run",
+            "--cosmovisor-config",
+            config.to_str().expect("utf-8"),
+            "start",
+            "--home",
+            &home_dir,
+        ])
+    };
+
+    let cmd = run(&home);
+    let mut wv = home.spawn(cmd);
+    let exit = wv.wait_exit(TIMEOUT);
+    assert!(
+        matches!(exit, Exit::Code(c) if c != 0),
+        "the v3 download must be refused\n{}",
+        home.describe(&wv)
+    );
+    assert!(
+        wv.stderr().to_lowercase().contains("checksum"),
+        "the error must name the checksum\n{}",
+        wv.output()
+    );
+    home.assert_current("upgrades/v2");
+    assert_eq!(
+        std::fs::read(home.cosmovisor().join("upgrades/v2/bin/fake-chaind")).expect("v2"),
+        v2
+    );
+    let upgrades = home.cosmovisor().join("upgrades");
+    assert!(
+        !tree(&upgrades).iter().any(|p| p.starts_with("v3")),
+        "a refused download leaves nothing for v3: {:?}",
+        tree(&upgrades)
+    );
+    assert!(
+        server.requests().iter().any(|r| r.starts_with("/v3.zip")),
+        "the v3 download was attempted: {:?}",
+        server.requests()
+    );
+
+    server.set_file("/v3.json", v3_doc(&sha256_checksum(&v3_zip)));
+    let cmd = run(&home);
+    let wv = home.spawn(cmd);
+    home.wait_for_blocks_by("v3", 10, &wv);
+    home.assert_current("upgrades/v3");
+    assert_eq!(
+        std::fs::read(home.cosmovisor().join("upgrades/v3/bin/fake-chaind")).expect("v3"),
+        v3
+    );
+}
