@@ -25,7 +25,7 @@
 set -euo pipefail
 
 size_gib=2
-small_files=16000
+small_files=2000
 runs=3
 work=${BACKUP_BENCH_WORKDIR:-/var/tmp/wasmvisor-backup-bench}
 loop=1
@@ -94,8 +94,9 @@ settle() {
 # A node's data: a few big database files, thousands of small LevelDB/PebbleDB
 # tables (.sst/.ldb) in several databases, nested snapshot chunks, the WAL, small
 # state files. About 60% of the bytes in 3 big files, the rest in --small-files small
-# ones (default 16000, ~50 KiB each: the per-file worst case; a LevelDB node with its
-# default 2 MiB tables has a few hundred to a few thousand: try --small-files 2000).
+# ones (default 2000, ~400 KiB each: twice the file count of a goleveldb node of this
+# size, whose tables are up to 2 MiB; --small-files 16000, ~50 KiB each, is the per-file
+# stress case).
 make_tree() {
     local data=$1
     python3 - "$data" "$size_gib" "$small_files" <<'PY'
