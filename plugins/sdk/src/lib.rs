@@ -238,6 +238,9 @@ pub mod hook {
     pub use crate::bindings::hook::wasmvisor::plugin::binary::{CommandOutput, run_new_binary};
 }
 
+pub mod template;
+pub mod time;
+
 pub use bindings::detector::export_detector;
 pub use bindings::hook::export_hook;
 pub use bindings::resolver::export_resolver;

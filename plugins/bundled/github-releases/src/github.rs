@@ -8,6 +8,7 @@
 
 use serde::Deserialize;
 use wasmvisor_plugin_sdk::host::{self, Method, Request, Response};
+use wasmvisor_plugin_sdk::time::UtcTime;
 use wasmvisor_plugin_sdk::types::{ArchiveKind, Artifact, Error, Platform};
 
 pub const MAX_REDIRECTS: usize = 5;
@@ -307,25 +308,12 @@ fn encode_path_segment(text: &str) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (the plugin has no time library).
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = UtcTime::from_unix_ms(secs.saturating_mul(1000));
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 

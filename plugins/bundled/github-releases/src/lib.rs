@@ -8,14 +8,13 @@
 mod checksum;
 mod github;
 mod settings;
-mod template;
 
 use wasmvisor_plugin_sdk::host;
 use wasmvisor_plugin_sdk::resolver::Resolver;
 use wasmvisor_plugin_sdk::types::*;
 
 use settings::Settings;
-use template::Vars;
+use wasmvisor_plugin_sdk::template::{self, Vars};
 
 struct GithubReleases;
 
@@ -44,7 +43,7 @@ impl Resolver for GithubReleases {
 
     fn resolve(plan: Plan, platform: Platform) -> Result<Vec<Artifact>, Error> {
         let settings = Settings::read()?;
-        let vars = Vars::new(&plan.name, &platform);
+        let vars = Vars::new("github-releases", &plan.name, &platform);
         // Every template is checked before the first request.
         let tag = template::render(&settings.tag_template, &vars, settings::TAG_TEMPLATE)?;
         let wanted = settings

@@ -10,7 +10,6 @@ mod checksum;
 mod object;
 mod s3;
 mod settings;
-mod template;
 
 use wasmvisor_plugin_sdk::host;
 use wasmvisor_plugin_sdk::resolver::Resolver;
@@ -18,7 +17,7 @@ use wasmvisor_plugin_sdk::types::*;
 
 use object::Object;
 use settings::{ChecksumSource, Settings};
-use template::Vars;
+use wasmvisor_plugin_sdk::template::{self, Vars};
 
 pub const SIDECAR_SUFFIX: &str = ".sha256";
 
@@ -38,7 +37,7 @@ impl Resolver for S3 {
 
     fn resolve(plan: Plan, platform: Platform) -> Result<Vec<Artifact>, Error> {
         let settings = Settings::read()?;
-        let vars = Vars::new(&plan.name, &platform);
+        let vars = Vars::new("s3", &plan.name, &platform);
         // Every template is checked before the first request.
         let key = template::render(&settings.key_template, &vars, settings::KEY_TEMPLATE)?;
         let path_in_archive = settings

@@ -1,9 +1,13 @@
-//! `{name}`, `{version}`, `{os}`, `{arch}` in `key_template` and `path_in_archive`.
-//! An unknown or unclosed placeholder is an error, never left in a key as text.
+//! Templates for release file names: `{name}`, `{version}`, `{os}`, `{arch}` in a
+//! tag, asset name, object key or path in an archive. Shared by the resolvers so
+//! that every one of them reads a template the same way. An unknown or unclosed
+//! placeholder is an error, never left in a URL or key as literal text.
 
-use wasmvisor_plugin_sdk::types::{Error, Platform};
+use crate::types::{Error, Platform};
 
 pub struct Vars<'a> {
+    /// The plugin's name, which starts every error message.
+    plugin: &'a str,
     /// The plan's name as the chain wrote it (`v2.0.1`).
     name: &'a str,
     /// The name without a leading `v` (`2.0.1`): how release files are usually named.
@@ -13,8 +17,10 @@ pub struct Vars<'a> {
 }
 
 impl<'a> Vars<'a> {
-    pub fn new(name: &'a str, platform: &'a Platform) -> Self {
+    /// `plugin` (e.g. `"s3"`) starts the error messages; `name` is the plan's name.
+    pub fn new(plugin: &'a str, name: &'a str, platform: &'a Platform) -> Self {
         Vars {
+            plugin,
             name,
             version: name.strip_prefix('v').unwrap_or(name),
             os: &platform.os,
@@ -41,11 +47,15 @@ pub fn render(template: &str, vars: &Vars, key: &str) -> Result<String, Error> {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let close = after.find('}').ok_or_else(|| {
-            Error::InvalidInput(format!("s3: {key} {template:?} has an unclosed '{{'"))
+            Error::InvalidInput(format!(
+                "{}: {key} {template:?} has an unclosed '{{'",
+                vars.plugin
+            ))
         })?;
         let value = vars.get(&after[..close]).ok_or_else(|| {
             Error::InvalidInput(format!(
-                "s3: {key} {template:?}: unknown placeholder {{{}}} (use {{name}}, {{version}}, {{os}}, {{arch}})",
+                "{}: {key} {template:?}: unknown placeholder {{{}}} (use {{name}}, {{version}}, {{os}}, {{arch}})",
+                vars.plugin,
                 &after[..close]
             ))
         })?;
@@ -55,7 +65,8 @@ pub fn render(template: &str, vars: &Vars, key: &str) -> Result<String, Error> {
     out.push_str(rest);
     if out.trim().is_empty() {
         return Err(Error::InvalidInput(format!(
-            "s3: {key} {template:?} gives an empty name"
+            "{}: {key} {template:?} gives an empty name",
+            vars.plugin
         )));
     }
     Ok(out)
@@ -75,7 +86,7 @@ mod tests {
     #[test]
     fn placeholders_are_filled() {
         let p = platform();
-        let vars = Vars::new("v2.0.1", &p);
+        let vars = Vars::new("s3", "v2.0.1", &p);
         assert_eq!(
             render(
                 "gaiad/{name}/gaiad-{version}-{os}-{arch}.tar.gz",
@@ -90,10 +101,12 @@ mod tests {
     #[test]
     fn unknown_or_unclosed_placeholders_are_errors() {
         let p = platform();
-        let vars = Vars::new("v2", &p);
+        let vars = Vars::new("s3", "v2", &p);
         for bad in ["{daemon}/{name}", "{name", "{}"] {
             match render(bad, &vars, "key_template") {
-                Err(Error::InvalidInput(m)) => assert!(m.contains("key_template"), "{m}"),
+                Err(Error::InvalidInput(m)) => {
+                    assert!(m.starts_with("s3: key_template"), "{m}")
+                }
                 other => panic!("{bad}: {other:?}"),
             }
         }
