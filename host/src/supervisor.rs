@@ -499,10 +499,16 @@ impl Supervisor {
             }
         }
         let name = plan.name.clone();
-        let resumed = Journal::new(&self.layout).load()?;
-        let outcome = Upgrade::new(&self.config, &self.ext, plan.clone(), detector, resumed)
-            .run()
-            .await;
+        // A journal that cannot be read fails the upgrade like any step: the hooks
+        // that were told "detected" are told "failed" too.
+        let outcome = match Journal::new(&self.layout).load() {
+            Ok(resumed) => {
+                Upgrade::new(&self.config, &self.ext, plan.clone(), detector, resumed)
+                    .run()
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = &outcome {
             self.hook_event(UpgradeEvent::Failed(format!("{e:#}")), &plan)
                 .await;
