@@ -8,57 +8,20 @@
 //! JSON body POSTed by native reqwest. Also one call of a hook that does nothing
 //! with the event (`version-check`), the floor of any hook call.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmvisor::plugin::{ComponentCache, HostOptions, PluginHost, PluginsConfig};
 use wasmvisor::upgrade::UpgradeEvent;
 use wasmvisor::upgrade_info::Plan;
 
-const CALLS: usize = 200;
+use common::http::{Response, Server};
+use common::samples::{median, ms};
 
-/// A loopback endpoint answering every POST with 204 (reading the whole body);
-/// counts the requests, so the figures are known to include a delivered POST.
-fn endpoint() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            seen.fetch_add(1, Ordering::SeqCst);
-            let Ok(mut s) = stream else { continue };
-            let mut data = Vec::new();
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if data.len() >= end + 4 + length {
-                    break;
-                }
-            }
-            let _ = s.write_all(
-                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        }
-    });
-    (port, count)
-}
+const CALLS: usize = 200;
 
 fn host(home: &Path, toml_text: &str) -> PluginHost {
     let doc: toml::Table = toml::from_str(toml_text).expect("toml");
@@ -73,11 +36,6 @@ fn host(home: &Path, toml_text: &str) -> PluginHost {
         },
     )
     .expect("load plugins")
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn plan() -> Plan {
@@ -138,8 +96,10 @@ fn main() {
         .build()
         .expect("runtime");
     let home = tempfile::tempdir().expect("tempdir");
-    let (port, requests) = endpoint();
-    let url = format!("http://127.0.0.1:{port}/events");
+    // Answers every POST with 204 (the server reads the whole body first); its
+    // request count proves the figures include a delivered POST.
+    let endpoint = Server::start(|_| Response::new(204)).expect("endpoint");
+    let url = format!("{}/events", endpoint.url());
     let webhook = host(
         home.path(),
         &format!(
@@ -153,27 +113,27 @@ fn main() {
     );
     rt.block_on(async {
         let native = time_native(&url).await;
-        let before = requests.load(Ordering::SeqCst);
+        let before = endpoint.requests();
         let event = time_events(&webhook).await;
-        let delivered = requests.load(Ordering::SeqCst) - before;
+        let delivered = endpoint.requests() - before;
         assert_eq!(
             delivered,
-            CALLS + 1,
+            CALLS as u64 + 1,
             "every webhook event must reach the endpoint"
         );
         let floor = time_events(&silent).await;
         println!("hook events, median of {CALLS} calls each:");
         println!(
             "  webhook on-event(detected), loopback POST: {:>8.3} ms",
-            event.as_secs_f64() * 1e3
+            ms(event)
         );
         println!(
             "  baseline: native reqwest POST, same body:   {:>8.3} ms",
-            native.as_secs_f64() * 1e3
+            ms(native)
         );
         println!(
             "  a hook ignoring the event (version-check):  {:>8.3} ms",
-            floor.as_secs_f64() * 1e3
+            ms(floor)
         );
         println!(
             "  plugin overhead over native: {:+.3} ms per event",

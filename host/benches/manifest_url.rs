@@ -9,9 +9,10 @@
 //!   checksum verified in the plugin); baseline: a native reqwest GET of the same
 //!   document + sha256 + JSON parse, with a reused client.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::time::{Duration, Instant};
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
+
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmvisor::config::Config;
@@ -19,36 +20,11 @@ use wasmvisor::install::Artifact;
 use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
+use common::http::{Response, Server};
+use common::samples::{median, ms, us};
+
 const ROUNDS: usize = 300;
 const BINARY_URL: &str = "https://dl.example.com/v2/chaind-linux-amd64.tar.gz?checksum=sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-/// Serves `body` for every request, one connection per request.
-fn serve(body: Vec<u8>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    port
-}
 
 /// The plugin's work for an inline plan, natively.
 fn native_inline(info: &str) -> Artifact {
@@ -91,7 +67,12 @@ fn main() {
 
     let doc = document();
     let inline = String::from_utf8(doc.clone()).unwrap();
-    let port = serve(doc.clone());
+    // The document at every path.
+    let server = {
+        let doc = bytes::Bytes::from(doc.clone());
+        Server::start(move |_| Response::ok(doc.clone())).unwrap()
+    };
+    let port = server.port();
     let url_info = format!(
         "http://127.0.0.1:{port}/plan.json?checksum=sha256:{}",
         hex::encode(Sha256::digest(&doc))
@@ -109,7 +90,7 @@ fn main() {
         let first = plugin.resolve(&inline_plan, &platform).await.unwrap();
         println!(
             "manifest-url first resolve (compile/cache + describe + call): {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
+            ms(started.elapsed())
         );
         assert_eq!(first, vec![native_inline(&inline)]);
 
@@ -126,8 +107,8 @@ fn main() {
         println!(
             "resolve, inline JSON ({} bytes): median {:.1} µs   (baseline, native parse: {:.1} µs)",
             inline.len(),
-            median(wasm).as_secs_f64() * 1e6,
-            median(native).as_secs_f64() * 1e6
+            us(median(wasm)),
+            us(median(native))
         );
 
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -153,8 +134,8 @@ fn main() {
         }
         println!(
             "resolve, info URL (loopback, checksum verified): median {:.1} µs   (baseline, native GET + sha256 + parse: {:.1} µs)",
-            median(wasm).as_secs_f64() * 1e6,
-            median(native).as_secs_f64() * 1e6
+            us(median(wasm)),
+            us(median(native))
         );
     });
 }

@@ -10,9 +10,12 @@
 //! - RSS: the process before the engine, after loading plugins, per plugin, and with
 //!   two detectors active (polled and fed log lines).
 
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sha2::Digest;
 
@@ -21,6 +24,8 @@ use wasmvisor::plugin::{
     ComponentCache, HostOptions, Platform, PluginHost, PluginsConfig, bundled,
 };
 use wasmvisor::upgrade_info::Plan;
+
+use common::samples::median;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("WASMVISOR_FIXTURES_DIR")).join(format!("{name}.wasm"))
@@ -33,11 +38,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn host(home: &Path, toml_text: &str, specs: &[PathBuf]) -> PluginHost {

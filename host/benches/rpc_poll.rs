@@ -13,55 +13,24 @@
 //! - the running-version probe of a binary (`<bin> version`, capped, time-limited);
 //!   baseline: a plain `Command::output()` of the same binary; then a cached probe.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use wasmvisor::config::Config;
 use wasmvisor::plugin::{NodeContext, PluginHost};
 use wasmvisor::running_version::{self, RunningVersion};
 
+use common::http::{Response, Server};
+use common::samples::{median, ms, us};
+
 const ROUNDS: usize = 300;
 const PROBES: usize = 50;
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
 /// Answers by path: the Cosmos plan, Lava's params, CometBFT's status.
-fn serve() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let body = answer(path).to_string();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
-        }
-    });
-    port
-}
-
 fn answer(path: &str) -> Value {
     match path {
         "/cosmos/upgrade/v1beta1/current_plan" => json!({"plan": {"name": "v18",
@@ -98,7 +67,11 @@ fn main() {
         .unwrap();
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("data")).unwrap();
-    let port = serve();
+    let server = Server::start(|request| {
+        Response::ok(answer(&request.path).to_string()).header("content-type", "application/json")
+    })
+    .unwrap();
+    let port = server.port();
     let base = format!("http://127.0.0.1:{port}");
     let cosmos = host(home.path(), port, "preset = \"cosmos\"\n");
     let lava = host(
@@ -119,7 +92,7 @@ fn main() {
             let plan = h.plugins()[0].poll(&node).await.unwrap().unwrap();
             println!(
                 "rpc-poll {label}: first poll (compile/cache + describe + call) {:.1} ms -> {} at {}",
-                started.elapsed().as_secs_f64() * 1e3,
+                ms(started.elapsed()),
                 plan.name,
                 plan.height
             );
@@ -191,8 +164,8 @@ fn main() {
         }
         println!(
             "running version, `<bin> version` (sh script): median {:.2} ms   (baseline, plain Command::output: {:.2} ms)",
-            median(probe).as_secs_f64() * 1e3,
-            median(plain).as_secs_f64() * 1e3
+            ms(median(probe)),
+            ms(median(plain))
         );
         assert_eq!(
             RunningVersion::probe(bin.clone()).settled().await.as_deref(),

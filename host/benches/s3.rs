@@ -12,73 +12,45 @@
 //! - metadata, private bucket: the same HEAD, SigV4-signed by the host from a
 //!   credential rule (baseline: one native HEAD, unsigned).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmvisor::config::Config;
 use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
+use common::http::{Request, Response, Server};
+use common::samples::{ms, percentile};
+
 const ROUNDS: usize = 300;
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const BUCKET: &str = "chain-bins";
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// Answers like S3 for one object: HEAD `/<bucket>/<key>` with the metadata
-/// checksum, GET `/<bucket>/<key>.sha256` with the sidecar, 404 otherwise; one
-/// connection per request. Counts requests that carried a SigV4 signature.
-fn serve(signed: Arc<AtomicUsize>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                if line
-                    .to_ascii_lowercase()
-                    .starts_with("authorization: aws4-hmac-sha256")
-                {
-                    signed.fetch_add(1, Ordering::Relaxed);
-                }
-                line.clear();
-            }
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let object = format!("/{BUCKET}/v2/linux-amd64");
-            let answer = if method == "HEAD" && path == object {
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: 52428800\r\nx-amz-meta-sha256: {SHA}\r\nconnection: close\r\n\r\n"
-                )
-            } else if method == "GET" && path == format!("{object}.sha256") {
-                let body = format!("{SHA}  linux-amd64\n");
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
-            };
-            let _ = stream.write_all(answer.as_bytes());
+/// checksum, GET `/<bucket>/<key>.sha256` with the sidecar, 404 otherwise. Counts
+/// requests that carried a SigV4 signature.
+fn s3_object(signed: Arc<AtomicUsize>) -> impl Fn(&Request) -> Response {
+    let object = format!("/{BUCKET}/v2/linux-amd64");
+    let sidecar = format!("{object}.sha256");
+    move |request| {
+        if request
+            .header("authorization")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("aws4-hmac-sha256"))
+        {
+            signed.fetch_add(1, Ordering::Relaxed);
         }
-    });
-    port
+        match (request.method.as_str(), request.path.as_str()) {
+            ("HEAD", path) if path == object => Response::new(200)
+                .header("content-length", 52428800)
+                .header("x-amz-meta-sha256", SHA),
+            ("GET", path) if path == sidecar => Response::ok(format!("{SHA}  linux-amd64\n")),
+            _ => Response::new(404),
+        }
+    }
 }
 
 /// A plugin host with the bundled `s3` for the loopback bucket; `extra` is more
@@ -110,7 +82,8 @@ fn main() {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("data")).unwrap();
     let signed = Arc::new(AtomicUsize::new(0));
-    let port = serve(signed.clone());
+    let server = Server::start(s3_object(signed.clone())).unwrap();
+    let port = server.port();
     let credential = format!(
         "[[credentials]]\nhosts = [\"127.0.0.1:{port}\"]\n\
          sigv4 = {{ region = \"us-east-1\", access_key_id_env = \"BENCH_S3_KEY_ID\", secret_access_key_env = \"BENCH_S3_SECRET\" }}\n"
