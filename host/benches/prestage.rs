@@ -27,6 +27,10 @@
 //! local, 1 after the height for at-the-height — a trial that breaks this fails
 //! the bench instead of being counted.
 //!
+//! The node's gRPC server is the e2e harness's (`tests/support/grpc.rs`, the
+//! generated `cosmos-sdk-proto` service); the mirror is the benches' shared
+//! loopback HTTP server (`common/http.rs`), the binary at every path.
+//!
 //! `cargo bench -p wasmvisor --bench prestage` (builds the release wasmvisor first).
 //! Environment: `WASMVISOR_BENCH_TRIALS` (default 30 per variant),
 //! `WASMVISOR_BENCH_DIR`, `WASMVISOR_BENCH_BIN` / `WASMVISOR_BENCH_NO_BUILD` (see
@@ -34,6 +38,8 @@
 
 #[path = "supervisor/clock.rs"]
 mod clock;
+#[allow(dead_code)] // shared by the benches; each uses a part
+mod common;
 #[allow(dead_code)] // shared with the supervisor bench, which uses all of it
 #[path = "supervisor/home.rs"]
 mod home;
@@ -41,10 +47,13 @@ mod home;
 #[path = "supervisor/probe.rs"]
 mod probe;
 #[allow(dead_code)]
+#[path = "supervisor/procfs.rs"]
+mod procfs;
+#[allow(dead_code)]
 #[path = "supervisor/runner.rs"]
 mod runner;
-#[path = "prestage/servers.rs"]
-mod servers;
+#[path = "supervisor/setup.rs"]
+mod setup;
 #[path = "supervisor/stats.rs"]
 mod stats;
 
@@ -55,14 +64,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use sha2::Digest;
 
+use common::http::{Response, Server};
 use home::{DAEMON_NAME, Home, PLAN_HEIGHT, PLAN_NAME, Stage};
 use probe::EventKind;
-use runner::RunSettings;
-use servers::{Mirror, NodeGrpc};
+use runner::{Reaped, RunSettings};
+use setup::{TRIALS_ENV, env_number, loadavg};
 use stats::{ms, signed_ms, summarize};
+use wasmvisor_e2e::grpc::NodeGrpc;
 
-const TRIALS_ENV: &str = "WASMVISOR_BENCH_TRIALS";
-const DIR_ENV: &str = "WASMVISOR_BENCH_DIR";
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What wasmvisor logs once a background install finished.
@@ -119,19 +128,9 @@ struct Bench {
     grpc: NodeGrpc,
     /// Serves plan v3 (same artifact) for [`Variant::LocalWarm`].
     grpc_v3: NodeGrpc,
-    mirror: Mirror,
-}
-
-/// Kills wasmvisor if a trial fails half-way.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    /// The HTTP mirror: the binary at every path; its request count tells where
+    /// each trial downloaded.
+    mirror: Server,
 }
 
 fn main() -> ExitCode {
@@ -149,43 +148,29 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let trials = match std::env::var(TRIALS_ENV) {
-        Ok(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("{TRIALS_ENV}={v:?} is not a positive whole number"))?,
-        Err(_) => 30,
-    };
+    let trials = env_number(TRIALS_ENV, 30)? as usize;
     let wasmvisor = runner::wasmvisor_binary()?;
-    let parent = std::env::var_os(DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let root = tempfile::Builder::new()
-        .prefix("wasmvisor-prestage-bench-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("creating a directory in {}", parent.display()))?;
-    let probe = root.path().join("probe");
-    std::fs::copy(
-        std::env::current_exe().context("locating the bench executable")?,
-        &probe,
-    )
-    .context("copying the probe")?;
-    let body = std::fs::read(&probe).context("reading the probe")?;
+    let scratch = setup::scratch("wasmvisor-prestage-bench-")?;
+    let body = bytes::Bytes::from(std::fs::read(&scratch.probe).context("reading the probe")?);
     let checksum = hex::encode(sha2::Sha256::digest(&body));
-    let mirror = Mirror::start(body)?;
+    let mirror = Server::start(move |_| {
+        Response::ok(body.clone()).header("content-type", "application/octet-stream")
+    })
+    .context("starting the mirror")?;
     let url = format!(
         "http://{}/{DAEMON_NAME}?checksum=sha256:{checksum}",
         mirror.addr
     );
     let info = serde_json::json!({"binaries": {"any": url}}).to_string();
-    let grpc = NodeGrpc::start(PLAN_NAME, PLAN_HEIGHT as i64, &info)?;
-    let grpc_v3 = NodeGrpc::start("v3", PLAN_HEIGHT as i64 + 100, &info)?;
+    // The node's upgrade query (`cosmos.upgrade.v1beta1.Query/CurrentPlan`).
+    let grpc = NodeGrpc::start();
+    grpc.set_plan(PLAN_NAME, PLAN_HEIGHT as i64, &info);
+    let grpc_v3 = NodeGrpc::start();
+    grpc_v3.set_plan("v3", PLAN_HEIGHT as i64 + 100, &info);
     let bench = Bench {
         wasmvisor,
-        root: root.path().to_owned(),
-        probe,
+        root: scratch.dir.path().to_owned(),
+        probe: scratch.probe.clone(),
         info,
         grpc,
         grpc_v3,
@@ -239,16 +224,13 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
         _ => Some(&bench.grpc),
     };
     if let Some(grpc) = grpc {
-        cmd.env("DAEMON_GRPC_ADDRESS", grpc.addr.to_string())
+        cmd.env("DAEMON_GRPC_ADDRESS", grpc.address())
             .env("WASMVISOR_GRPC_POLL_INTERVAL", "1s");
     }
     let requests_before = bench.mirror.requests();
     let queries_before = bench.grpc.queries();
     let mut wv = Reaped(cmd.spawn().context("starting wasmvisor")?);
-    let events = runner::wait_events(&home, &mut wv.0, EVENT_TIMEOUT, "the node started", |e| {
-        e.iter().any(|ev| ev.kind == EventKind::Start)
-    })?;
-    let old_pid = events[0].pid;
+    let old_pid = runner::wait_started(&home, &mut wv.0, EVENT_TIMEOUT)?;
     match variant {
         Variant::Prestaged | Variant::LocalWarm => wait_log(&home, &mut wv.0, PRESTAGED_LINE)?,
         // Same poller work as the pre-staged runs, minus the install.
@@ -258,27 +240,12 @@ fn upgrade(bench: &Bench, variant: Variant, label: &str, seed: usize) -> Result<
         Variant::AtHeight => {}
     }
     let fetched_before_height = bench.mirror.requests() - requests_before;
-    let rss_kib = vm_rss_kib(wv.0.id()).unwrap_or(0);
+    let rss_kib = procfs::memory(wv.0.id()).map_or(0, |m| m.rss_kib);
     // A phase in the poll period that varies from trial to trial.
     std::thread::sleep(Duration::from_millis(20 + (seed as u64 * 37) % 300));
     let t0 = write_plan(&home, &bench.info)?;
-    let events = runner::wait_events(
-        &home,
-        &mut wv.0,
-        EVENT_TIMEOUT,
-        "the upgraded node started",
-        |e| {
-            e.iter()
-                .any(|ev| ev.kind == EventKind::Start && ev.pid != old_pid)
-        },
-    )?;
-    let status = runner::terminate(&mut wv.0, STOP_GRACE)?;
-    if !status.success() {
-        bail!(
-            "wasmvisor exited with {status}; output:\n{}",
-            home.supervisor_log_tail()
-        );
-    }
+    let events = runner::wait_restarted(&home, &mut wv.0, EVENT_TIMEOUT, old_pid)?;
+    runner::stop_supervisor(&home, &mut wv.0, STOP_GRACE)?;
     check_downloads(
         bench,
         &home,
@@ -330,12 +297,6 @@ fn check_downloads(
         );
     }
     Ok(())
-}
-
-fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `data/upgrade-info.json` as the chain writes it at the halt (`os.WriteFile`,
@@ -449,10 +410,4 @@ fn print_setup(bench: &Bench, trials: usize) {
             .unwrap_or(0),
         loadavg()
     );
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

@@ -35,22 +35,23 @@ mod report;
 mod runner;
 #[path = "supervisor/scenarios.rs"]
 mod scenarios;
+#[path = "supervisor/setup.rs"]
+mod setup;
 #[path = "supervisor/stats.rs"]
 mod stats;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use home::Stage;
 use runner::RunSettings;
 use scenarios::{Bench, IdleCase};
+use setup::{TRIALS_ENV, env_number, loadavg};
 
-const TRIALS_ENV: &str = "WASMVISOR_BENCH_TRIALS";
 const IDLE_ENV: &str = "WASMVISOR_BENCH_IDLE_SECS";
-const DIR_ENV: &str = "WASMVISOR_BENCH_DIR";
 const STRICT_ENV: &str = "WASMVISOR_BENCH_STRICT";
 /// Idle: a fresh home and one that already upgraded (the chain's upgrade-info.json
 /// stays in data/ forever after), each with inotify and, as the baseline, poll-only.
@@ -89,40 +90,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn env_number(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("{name}={v:?} is not a positive whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn run() -> Result<bool> {
     let trials = env_number(TRIALS_ENV, 50)? as usize;
     let idle_secs = env_number(IDLE_ENV, 60)?;
     let wasmvisor = runner::wasmvisor_binary()?;
-    let parent = std::env::var_os(DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let root = tempfile::Builder::new()
-        .prefix("wasmvisor-supervisor-bench-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("creating a directory in {}", parent.display()))?;
-    let probe = root.path().join("probe");
-    std::fs::copy(
-        std::env::current_exe().context("locating the bench executable")?,
-        &probe,
-    )
-    .context("copying the probe")?;
-    print_setup(&wasmvisor, root.path(), trials, idle_secs);
+    let scratch = setup::scratch("wasmvisor-supervisor-bench-")?;
+    let root = scratch.dir.path();
+    print_setup(&wasmvisor, root, trials, idle_secs);
     if trials < 50 {
         eprintln!("note: {trials} trials per figure; the targets are stated over >= 50");
     }
-    let mut bench = Bench::new(wasmvisor, root.path().to_owned(), probe);
+    let mut bench = Bench::new(wasmvisor, root.to_owned(), scratch.probe.clone());
 
     eprintln!("bench: startup, {trials} x (wasmvisor run, direct exec), alternating");
     let (startup_via, startup_direct) = startup(&bench, trials)?;
@@ -197,12 +175,6 @@ fn print_setup(wasmvisor: &Path, root: &Path, trials: usize, idle_secs: u64) {
     println!(
         "  trials:      {trials} per figure; idle window {idle_secs} s; wasmvisor env: DAEMON_SHUTDOWN_GRACE=5s UNSAFE_SKIP_BACKUP=true, default DAEMON_POLL_INTERVAL (300ms)"
     );
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// The filesystem type of `dir` (fsyncs in the switchover depend on it).

@@ -16,7 +16,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::home::{DAEMON_NAME, Home};
-use crate::probe::{Event, PROBE_LOG_ENV, read_events};
+use crate::probe::{Event, EventKind, PROBE_LOG_ENV, read_events};
 
 pub const BIN_ENV: &str = "WASMVISOR_BENCH_BIN";
 pub const NO_BUILD_ENV: &str = "WASMVISOR_BENCH_NO_BUILD";
@@ -191,4 +191,50 @@ pub fn terminate(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Kills the process if a trial fails half-way, so no supervisor outlives the bench.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits for the first node start; returns that node's pid.
+pub fn wait_started(home: &Home, child: &mut Child, timeout: Duration) -> Result<u32> {
+    let events = wait_events(home, child, timeout, "the node started", |e| {
+        e.iter().any(|ev| ev.kind == EventKind::Start)
+    })?;
+    Ok(events[0].pid)
+}
+
+/// Waits until a node other than `old_pid` started; returns every event so far.
+pub fn wait_restarted(
+    home: &Home,
+    child: &mut Child,
+    timeout: Duration,
+    old_pid: u32,
+) -> Result<Vec<Event>> {
+    wait_events(home, child, timeout, "the upgraded node started", |e| {
+        e.iter()
+            .any(|ev| ev.kind == EventKind::Start && ev.pid != old_pid)
+    })
+}
+
+/// Stops wasmvisor with SIGTERM and requires exit 0: it forwards the signal and
+/// the probe exits 0.
+pub fn stop_supervisor(home: &Home, child: &mut Child, grace: Duration) -> Result<()> {
+    let status = terminate(child, grace)?;
+    if !status.success() {
+        bail!(
+            "wasmvisor exited with {status} after SIGTERM (expected 0: it forwards the signal and the probe exits 0); output:\n{}",
+            home.supervisor_log_tail()
+        );
+    }
+    Ok(())
 }

@@ -3,7 +3,6 @@
 //! long-lived process) from the previous one.
 
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,7 +11,10 @@ use crate::clock::now_ns;
 use crate::home::{Home, Stage};
 use crate::probe::{Event, EventKind};
 use crate::procfs;
-use crate::runner::{self, RunSettings, direct_command, supervisor_command, wait_events};
+use crate::runner::{
+    self, Reaped, RunSettings, direct_command, stop_supervisor, supervisor_command, wait_events,
+    wait_restarted, wait_started,
+};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -46,18 +48,6 @@ impl Bench {
     }
 }
 
-/// Kills the process if a trial fails half-way, so no supervisor outlives the bench.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// One upgrade, timed on the probe's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct UpgradeTrial {
@@ -87,30 +77,12 @@ pub fn upgrade_trial(
             .spawn()
             .context("starting wasmvisor")?,
     );
-    let events = wait_events(&home, &mut wv.0, EVENT_TIMEOUT, "the node started", |e| {
-        e.iter().any(|ev| ev.kind == EventKind::Start)
-    })?;
-    let old_pid = events[0].pid;
+    let old_pid = wait_started(&home, &mut wv.0, EVENT_TIMEOUT)?;
     let phase_ms = 20 + bench.random_below(300);
     std::thread::sleep(Duration::from_millis(phase_ms));
     let t0 = home.write_upgrade_info()?;
-    let events = wait_events(
-        &home,
-        &mut wv.0,
-        EVENT_TIMEOUT,
-        "the upgraded node started",
-        |e| {
-            e.iter()
-                .any(|ev| ev.kind == EventKind::Start && ev.pid != old_pid)
-        },
-    )?;
-    let status = runner::terminate(&mut wv.0, STOP_GRACE)?;
-    if !status.success() {
-        bail!(
-            "wasmvisor exited with {status} after SIGTERM (expected 0: it forwards the signal and the probe exits 0); output:\n{}",
-            home.supervisor_log_tail()
-        );
-    }
+    let events = wait_restarted(&home, &mut wv.0, EVENT_TIMEOUT, old_pid)?;
+    stop_supervisor(&home, &mut wv.0, STOP_GRACE)?;
     let trial = timeline(&events, old_pid, t0).with_context(|| {
         format!(
             "trial {label}: unexpected event sequence {events:?}; wasmvisor output:\n{}",
@@ -231,9 +203,7 @@ pub fn idle(bench: &Bench, window: Duration, cases: &[IdleCase]) -> Result<Vec<I
                 .spawn()
                 .context("starting wasmvisor")?,
         );
-        wait_events(&home, &mut wv.0, EVENT_TIMEOUT, "the node started", |e| {
-            e.iter().any(|ev| ev.kind == EventKind::Start)
-        })?;
+        wait_started(&home, &mut wv.0, EVENT_TIMEOUT)?;
         running.push((*case, home, wv));
     }
     // Start-up work (runtime, inotify thread) is not idle time.
