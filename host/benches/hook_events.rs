@@ -91,10 +91,7 @@ async fn time_native(url: &str) -> Duration {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let home = tempfile::tempdir().expect("tempdir");
     // Answers every POST with 204 (the server reads the whole body first); its
     // request count proves the figures include a delivered POST.

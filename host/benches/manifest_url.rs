@@ -21,7 +21,7 @@ use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
 use common::http::{Response, Server};
-use common::samples::{median, ms, us};
+use common::samples::{interleaved, median, ms, us};
 
 const ROUNDS: usize = 300;
 const BINARY_URL: &str = "https://dl.example.com/v2/chaind-linux-amd64.tar.gz?checksum=sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -49,12 +49,8 @@ fn document() -> Vec<u8> {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("data")).unwrap();
+    let rt = common::runtime();
+    let home = common::home();
     let mut config = Config::new(home.path(), "chaind");
     config.allow_download_binaries = true;
     config.plugins = toml::from_str("[manifest-url]\nhosts = [\"127.0.0.1\"]\n").unwrap();
@@ -94,16 +90,12 @@ fn main() {
         );
         assert_eq!(first, vec![native_inline(&inline)]);
 
-        let mut wasm = Vec::new();
-        let mut native = Vec::new();
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            std::hint::black_box(plugin.resolve(&inline_plan, &platform).await.unwrap());
-            wasm.push(t.elapsed());
-            let t = Instant::now();
-            std::hint::black_box(native_inline(&inline));
-            native.push(t.elapsed());
-        }
+        let (wasm, native) = interleaved(
+            ROUNDS,
+            async || plugin.resolve(&inline_plan, &platform).await.unwrap(),
+            async || native_inline(&inline),
+        )
+        .await;
         println!(
             "resolve, inline JSON ({} bytes): median {:.1} µs   (baseline, native parse: {:.1} µs)",
             inline.len(),
@@ -113,25 +105,23 @@ fn main() {
 
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let plain_url = format!("http://127.0.0.1:{port}/plan.json");
-        let mut wasm = Vec::new();
-        let mut native = Vec::new();
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            std::hint::black_box(plugin.resolve(&url_plan, &platform).await.unwrap());
-            wasm.push(t.elapsed());
-            let t = Instant::now();
-            let body = client
-                .get(&plain_url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            std::hint::black_box(Sha256::digest(&body));
-            std::hint::black_box(native_inline(std::str::from_utf8(&body).unwrap()));
-            native.push(t.elapsed());
-        }
+        let (wasm, native) = interleaved(
+            ROUNDS,
+            async || plugin.resolve(&url_plan, &platform).await.unwrap(),
+            async || {
+                let body = client
+                    .get(&plain_url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                std::hint::black_box(Sha256::digest(&body));
+                native_inline(std::str::from_utf8(&body).unwrap())
+            },
+        )
+        .await;
         println!(
             "resolve, info URL (loopback, checksum verified): median {:.1} µs   (baseline, native GET + sha256 + parse: {:.1} µs)",
             us(median(wasm)),

@@ -69,15 +69,11 @@ fn native_resolve(plan: &Plan, platform: &Platform) -> String {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let rss_start = rss_kib();
     let runtime = Runtime::shared().unwrap();
     let rss_engine = rss_kib();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("data")).unwrap();
+    let home = common::home();
 
     println!("== cold compile (Component::new, no cache) ==");
     let mut sources: Vec<(String, Vec<u8>)> = bundled::names()

@@ -25,7 +25,7 @@ use wasmvisor::plugin::{NodeContext, PluginHost};
 use wasmvisor::running_version::{self, RunningVersion};
 
 use common::http::{Response, Server};
-use common::samples::{median, ms, us};
+use common::samples::{interleaved, median, ms, us};
 
 const ROUNDS: usize = 300;
 const PROBES: usize = 50;
@@ -61,12 +61,8 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("data")).unwrap();
+    let rt = common::runtime();
+    let home = common::home();
     let server = Server::start(|request| {
         Response::ok(answer(&request.path).to_string()).header("content-type", "application/json")
     })
@@ -99,22 +95,21 @@ fn main() {
         }
 
         let plan_url = format!("{base}/cosmos/upgrade/v1beta1/current_plan");
-        let (mut wasm, mut native) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            std::hint::black_box(cosmos.plugins()[0].poll(&node).await.unwrap());
-            wasm.push(t.elapsed());
-            let t = Instant::now();
-            let doc = get(&client, &plan_url).await;
-            std::hint::black_box((
-                doc.pointer("/plan/name").cloned(),
-                doc.pointer("/plan/height")
-                    .and_then(Value::as_str)
-                    .map(|h| h.parse::<u64>().unwrap()),
-                doc.pointer("/plan/info").cloned(),
-            ));
-            native.push(t.elapsed());
-        }
+        let (wasm, native) = interleaved(
+            ROUNDS,
+            async || cosmos.plugins()[0].poll(&node).await.unwrap(),
+            async || {
+                let doc = get(&client, &plan_url).await;
+                (
+                    doc.pointer("/plan/name").cloned(),
+                    doc.pointer("/plan/height")
+                        .and_then(Value::as_str)
+                        .map(|h| h.parse::<u64>().unwrap()),
+                    doc.pointer("/plan/info").cloned(),
+                )
+            },
+        )
+        .await;
         println!(
             "poll, cosmos preset (1 GET): median {:.1} µs   (baseline, native GET + parse: {:.1} µs)",
             us(median(wasm)),
@@ -123,20 +118,19 @@ fn main() {
 
         let params_url = format!("{base}/lavanet/lava/protocol/params");
         let status_url = format!("{base}/status");
-        let (mut wasm, mut native) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            std::hint::black_box(lava.plugins()[0].poll(&node).await.unwrap());
-            wasm.push(t.elapsed());
-            let t = Instant::now();
-            let params = get(&client, &params_url).await;
-            let status = get(&client, &status_url).await;
-            std::hint::black_box((
-                params.pointer("/params/version/provider_target").cloned(),
-                status.pointer("/result/sync_info/latest_block_height").cloned(),
-            ));
-            native.push(t.elapsed());
-        }
+        let (wasm, native) = interleaved(
+            ROUNDS,
+            async || lava.plugins()[0].poll(&node).await.unwrap(),
+            async || {
+                let params = get(&client, &params_url).await;
+                let status = get(&client, &status_url).await;
+                (
+                    params.pointer("/params/version/provider_target").cloned(),
+                    status.pointer("/result/sync_info/latest_block_height").cloned(),
+                )
+            },
+        )
+        .await;
         println!(
             "poll, lava preset (2 GETs + compare): median {:.1} µs   (baseline, native GETs + parse: {:.1} µs)",
             us(median(wasm)),
@@ -147,21 +141,18 @@ fn main() {
         let bin = home.path().join("chaind");
         std::fs::write(&bin, "#!/bin/sh\necho v2.0.0\n").unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let (mut probe, mut plain) = (Vec::new(), Vec::new());
-        for _ in 0..PROBES {
-            let t = Instant::now();
-            std::hint::black_box(running_version::query(&bin).await.unwrap());
-            probe.push(t.elapsed());
-            let t = Instant::now();
-            std::hint::black_box(
+        let (probe, plain) = interleaved(
+            PROBES,
+            async || running_version::query(&bin).await.unwrap(),
+            async || {
                 tokio::process::Command::new(&bin)
                     .arg("version")
                     .output()
                     .await
-                    .unwrap(),
-            );
-            plain.push(t.elapsed());
-        }
+                    .unwrap()
+            },
+        )
+        .await;
         println!(
             "running version, `<bin> version` (sh script): median {:.2} ms   (baseline, plain Command::output: {:.2} ms)",
             ms(median(probe)),

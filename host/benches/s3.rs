@@ -24,7 +24,7 @@ use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
 use common::http::{Request, Response, Server};
-use common::samples::{ms, percentile};
+use common::samples::{interleaved, ms, percentile};
 
 const ROUNDS: usize = 300;
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -75,12 +75,8 @@ fn main() {
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
         );
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("data")).unwrap();
+    let rt = common::runtime();
+    let home = common::home();
     let signed = Arc::new(AtomicUsize::new(0));
     let server = Server::start(s3_object(signed.clone())).unwrap();
     let port = server.port();
@@ -130,28 +126,26 @@ fn main() {
             assert_eq!(first[0].url, object);
             assert_eq!(first[0].checksum.as_ref().unwrap().to_string(), format!("sha256:{SHA}"));
 
-            let mut wasm = Vec::new();
-            let mut native = Vec::new();
-            for _ in 0..ROUNDS {
-                let t = Instant::now();
-                std::hint::black_box(plugin.resolve(&plan, &platform).await.unwrap());
-                wasm.push(t.elapsed());
-                let t = Instant::now();
-                let head = client.head(&object).send().await.unwrap();
-                std::hint::black_box(head.headers().get("x-amz-meta-sha256"));
-                if *sidecar {
-                    let body = client
-                        .get(format!("{object}.sha256"))
-                        .send()
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap();
-                    std::hint::black_box(body);
-                }
-                native.push(t.elapsed());
-            }
+            let (mut wasm, mut native) = interleaved(
+                ROUNDS,
+                async || plugin.resolve(&plan, &platform).await.unwrap(),
+                async || {
+                    let head = client.head(&object).send().await.unwrap();
+                    std::hint::black_box(head.headers().get("x-amz-meta-sha256"));
+                    if *sidecar {
+                        let body = client
+                            .get(format!("{object}.sha256"))
+                            .send()
+                            .await
+                            .unwrap()
+                            .bytes()
+                            .await
+                            .unwrap();
+                        std::hint::black_box(body);
+                    }
+                },
+            )
+            .await;
             println!(
                 "s3 {label}: resolve median {:.2} ms, p99 {:.2} ms   (baseline, native reqwest: median {:.2} ms, p99 {:.2} ms)",
                 ms(percentile(&mut wasm, 0.5)),
