@@ -20,7 +20,7 @@ use wasmvisor::install::Artifact;
 use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
-use common::http::{Response, Server};
+use common::http::{self, Response, Server};
 use common::samples::{interleaved, median, ms, us};
 
 const ROUNDS: usize = 300;
@@ -103,20 +103,13 @@ fn main() {
             us(median(native))
         );
 
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let client = http::client();
         let plain_url = format!("http://127.0.0.1:{port}/plan.json");
         let (wasm, native) = interleaved(
             ROUNDS,
             async || plugin.resolve(&url_plan, &platform).await.unwrap(),
             async || {
-                let body = client
-                    .get(&plain_url)
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+                let body = http::get(&client, &plain_url).await;
                 std::hint::black_box(Sha256::digest(&body));
                 native_inline(std::str::from_utf8(&body).unwrap())
             },

@@ -24,7 +24,7 @@ use wasmvisor::config::Config;
 use wasmvisor::plugin::{NodeContext, PluginHost};
 use wasmvisor::running_version::{self, RunningVersion};
 
-use common::http::{Response, Server};
+use common::http::{self, Response, Server};
 use common::samples::{interleaved, median, ms, us};
 
 const ROUNDS: usize = 300;
@@ -56,8 +56,7 @@ fn host(home: &std::path::Path, port: u16, config: &str) -> PluginHost {
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Value {
-    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).unwrap()
+    serde_json::from_slice(&http::get(client, url).await).unwrap()
 }
 
 fn main() {
@@ -80,7 +79,7 @@ fn main() {
         current_upgrade: None,
         running_version: Some("v2.0.0".into()),
     };
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http::client();
 
     rt.block_on(async {
         for (label, h) in [("cosmos", &cosmos), ("lava", &lava)] {

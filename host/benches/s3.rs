@@ -23,7 +23,7 @@ use wasmvisor::config::Config;
 use wasmvisor::plugin::{Platform, PluginHost};
 use wasmvisor::upgrade_info::Plan;
 
-use common::http::{Request, Response, Server};
+use common::http::{self, Request, Response, Server};
 use common::samples::{interleaved, ms, percentile};
 
 const ROUNDS: usize = 300;
@@ -113,7 +113,7 @@ fn main() {
     let object = format!("http://127.0.0.1:{port}/{BUCKET}/v2/linux-amd64");
 
     rt.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let client = http::client();
         for (label, host, sidecar) in &cases {
             let plugin = &host.plugins()[0];
             // Compile once (or load from the cache), outside the measurements.
@@ -133,15 +133,7 @@ fn main() {
                     let head = client.head(&object).send().await.unwrap();
                     std::hint::black_box(head.headers().get("x-amz-meta-sha256"));
                     if *sidecar {
-                        let body = client
-                            .get(format!("{object}.sha256"))
-                            .send()
-                            .await
-                            .unwrap()
-                            .bytes()
-                            .await
-                            .unwrap();
-                        std::hint::black_box(body);
+                        std::hint::black_box(http::get(&client, &format!("{object}.sha256")).await);
                     }
                 },
             )

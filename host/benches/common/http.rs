@@ -157,6 +157,20 @@ impl Drop for Server {
     }
 }
 
+/// The native baselines' client: reused across requests, no proxy lookup.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a reqwest client")
+}
+
+/// A native GET's whole body (a baseline's request).
+pub async fn get(client: &reqwest::Client, url: &str) -> Bytes {
+    let response = client.get(url).send().await.expect("a native GET");
+    response.bytes().await.expect("the body of a native GET")
+}
+
 fn answer(stream: TcpStream, handler: &Handler, requests: &AtomicU64) -> std::io::Result<()> {
     let Some(request) = read_request(&stream)? else {
         return Ok(());
