@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use wasmvisor_e2e::archive::{sha256_checksum, tar_gz, tar_gz_stored, zip};
 use wasmvisor_e2e::http::Server;
-use wasmvisor_e2e::{Chain, Exit, Finished, TIMEOUT, TestHome};
+use wasmvisor_e2e::{Chain, Exit, Finished, Running, TIMEOUT, TestHome};
 
 const WRONG: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -207,6 +207,24 @@ fn must_have_checksum_refuses_a_url_without_one() {
     assert!(!installed(&home).exists());
 }
 
+/// wasmvisor exits non-zero with an error line of its own that names the checksum.
+fn assert_upgrade_failed_on_checksum(home: &TestHome, wv: &mut Running) {
+    let exit = wv.wait_exit(TIMEOUT);
+    assert!(
+        matches!(exit, Exit::Code(c) if c != 0),
+        "the upgrade must fail\n{}",
+        home.describe(wv)
+    );
+    let says_checksum = wv.stderr().lines().any(|l| {
+        l.contains("module=wasmvisor") && l.contains("ERR") && l.to_lowercase().contains("checksum")
+    });
+    assert!(
+        says_checksum,
+        "wasmvisor's error must name the checksum\n{}",
+        wv.output()
+    );
+}
+
 /// `{"binaries":{"linux/<arch>":url,"any":url}}` for this machine.
 fn plan_info(url: &str) -> String {
     let arch = match std::env::consts::ARCH {
@@ -241,20 +259,7 @@ fn a_plan_download_with_a_wrong_checksum_fails_the_upgrade_and_keeps_the_old_bin
     home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &plan_info(&url)));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let mut wv = home.start(&[]);
-    let exit = wv.wait_exit(TIMEOUT);
-    assert!(
-        matches!(exit, Exit::Code(c) if c != 0),
-        "{}",
-        home.describe(&wv)
-    );
-    let says_checksum = wv.stderr().lines().any(|l| {
-        l.contains("module=wasmvisor") && l.contains("ERR") && l.to_lowercase().contains("checksum")
-    });
-    assert!(
-        says_checksum,
-        "wasmvisor's error must name the checksum\n{}",
-        wv.output()
-    );
+    assert_upgrade_failed_on_checksum(&home, &mut wv);
     home.assert_current("genesis");
     assert!(!installed(&home).exists());
     assert!(!server.requests().is_empty(), "the download was attempted");
@@ -271,20 +276,7 @@ fn must_have_checksum_also_applies_to_the_plans_binary_urls() {
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     home.set_env("DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM", "true");
     let mut wv = home.start(&[]);
-    let exit = wv.wait_exit(TIMEOUT);
-    assert!(
-        matches!(exit, Exit::Code(c) if c != 0),
-        "{}",
-        home.describe(&wv)
-    );
-    let says_checksum = wv.stderr().lines().any(|l| {
-        l.contains("module=wasmvisor") && l.contains("ERR") && l.to_lowercase().contains("checksum")
-    });
-    assert!(
-        says_checksum,
-        "wasmvisor's error must name the checksum\n{}",
-        wv.output()
-    );
+    assert_upgrade_failed_on_checksum(&home, &mut wv);
     home.assert_current("genesis");
     assert!(!installed(&home).exists());
 }
@@ -378,17 +370,7 @@ fn a_chain_upgrades_twice_by_download_and_recovers_from_a_wrong_checksum() {
 
     let cmd = run(&home);
     let mut wv = home.spawn(cmd);
-    let exit = wv.wait_exit(TIMEOUT);
-    assert!(
-        matches!(exit, Exit::Code(c) if c != 0),
-        "the v3 download must be refused\n{}",
-        home.describe(&wv)
-    );
-    assert!(
-        wv.stderr().to_lowercase().contains("checksum"),
-        "the error must name the checksum\n{}",
-        wv.output()
-    );
+    assert_upgrade_failed_on_checksum(&home, &mut wv);
     home.assert_current("upgrades/v2");
     assert_eq!(
         std::fs::read(home.cosmovisor().join("upgrades/v2/bin/fake-chaind")).expect("v2"),
