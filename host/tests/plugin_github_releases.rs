@@ -11,138 +11,34 @@
 mod common;
 
 use common::Home;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use sha2::Digest;
 use wasmvisor::install::Artifact;
 use wasmvisor::plugin::{Platform, PluginError, PluginHost, PluginsConfig, ReportedError};
 use wasmvisor::upgrade_info::Plan;
+use wasmvisor_e2e::api::{ApiServer as Server, Reply};
 
-/// One request as the server received it (header names in lower case).
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
+/// GitHub's answer to a path it does not know.
+fn not_found() -> Reply {
+    Reply::json(
+        404,
+        serde_json::json!({"message": "Not Found", "status": "404"}),
+    )
 }
 
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// Where a server listens, to build its URLs inside another server's route.
+#[derive(Clone, Copy)]
+struct Origin(u16);
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(status: u16, value: serde_json::Value) -> Reply {
-        Reply {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: value.to_string().into_bytes(),
-        }
+impl Origin {
+    fn of(server: &Server) -> Origin {
+        Origin(server.port())
     }
 
-    fn bytes(body: Vec<u8>) -> Reply {
-        Reply {
-            status: 200,
-            headers: vec![("content-type".into(), "application/octet-stream".into())],
-            body,
-        }
+    fn url(self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.0)
     }
-
-    fn redirect(location: &str) -> Reply {
-        Reply {
-            status: 302,
-            headers: vec![("location".into(), location.into())],
-            body: Vec::new(),
-        }
-    }
-
-    fn not_found() -> Reply {
-        Reply::json(
-            404,
-            serde_json::json!({"message": "Not Found", "status": "404"}),
-        )
-    }
-}
-
-type Route = dyn Fn(&Seen) -> Reply + Send + Sync;
-
-/// An HTTP/1.1 server on 127.0.0.1 (port 0) that answers every request with
-/// `route` and records what it received.
-struct Server {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn start(route: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        let route: Arc<Route> = Arc::new(route);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let Some(request) = read_head(&mut stream) else {
-                    continue;
-                };
-                log.lock().unwrap().push(request.clone());
-                let reply = route(&request);
-                let mut head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    reply.status,
-                    reply.body.len()
-                );
-                for (k, v) in &reply.headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&reply.body);
-            }
-        });
-        Server { port, seen }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn read_head(stream: &mut std::net::TcpStream) -> Option<Seen> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !data.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&data).into_owned();
-    let mut lines = text.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_string();
-    let headers = lines
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Some(Seen { path, headers })
 }
 
 const REPO: &str = "acme/chain";
@@ -163,13 +59,7 @@ fn release(tag: &str, assets: Vec<serde_json::Value>) -> serde_json::Value {
 }
 
 /// An asset entry; `digest` None = an older asset without GitHub's digest.
-fn asset(
-    api: &Server,
-    dl: &Server,
-    id: u32,
-    name: &str,
-    digest: Option<&str>,
-) -> serde_json::Value {
+fn asset(api: Origin, dl: Origin, id: u32, name: &str, digest: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "url": api.url(&format!("/repos/{REPO}/releases/assets/{id}")),
         "id": id,
@@ -251,23 +141,16 @@ const TEMPLATE: &str = "asset_template = \"chaind-{version}-{os}-{arch}\"";
 /// every other API path is a 404. `dl` (the download host) is started by the caller.
 fn api_with(
     dl: &Server,
-    assets: impl Fn(&Server, &Server) -> Vec<serde_json::Value> + Send + Sync + 'static,
+    assets: impl Fn(Origin, Origin) -> Vec<serde_json::Value> + Send + Sync + 'static,
 ) -> Server {
     // The asset URLs name the API server itself: learn its port through a cell.
     let port = Arc::new(Mutex::new(0u16));
     let cell = port.clone();
-    let dl_port = dl.port;
+    let dl = Origin::of(dl);
     let api = Server::start(move |req| {
-        let me = Server {
-            port: *cell.lock().unwrap(),
-            seen: Arc::default(),
-        };
-        let dl = Server {
-            port: dl_port,
-            seen: Arc::default(),
-        };
+        let me = Origin(*cell.lock().unwrap());
         if req.path == RELEASE_PATH {
-            Reply::json(200, release("v2.0.1", assets(&me, &dl)))
+            Reply::json(200, release("v2.0.1", assets(me, dl)))
         } else if let Some(id) = req
             .path
             .strip_prefix(&format!("/repos/{REPO}/releases/assets/"))
@@ -275,16 +158,16 @@ fn api_with(
             // GitHub answers an asset download with a redirect to its storage host.
             Reply::redirect(&dl.url(&format!("/storage/{id}?token=signed")))
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
-    *port.lock().unwrap() = api.port;
+    *port.lock().unwrap() = api.port();
     api
 }
 
 #[tokio::test]
 async fn the_digest_field_of_the_matching_asset_is_the_checksum() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let digest = "ab".repeat(32);
     let d = digest.clone();
     let api = api_with(&dl, move |api, dl| {
@@ -339,7 +222,7 @@ async fn a_sha256sums_asset_is_fetched_through_the_redirect_to_the_storage_host(
         if req.path == "/storage/9?token=signed" {
             Reply::bytes(sums.clone().into_bytes())
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
     let api = api_with(&dl, |api, dl| {
@@ -379,7 +262,7 @@ async fn an_asset_sha256_file_gives_the_checksum() {
         if req.path.starts_with("/storage/3") {
             Reply::bytes(body.clone().into_bytes())
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
     let api = api_with(&dl, |api, dl| {
@@ -397,7 +280,7 @@ async fn an_asset_sha256_file_gives_the_checksum() {
 
 #[tokio::test]
 async fn a_missing_release_is_unavailable_and_names_the_tag_and_repository() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let api = api_with(&dl, |_, _| Vec::new());
     let home = Home::new();
     let host = home.host(&api, TEMPLATE, "");
@@ -414,7 +297,7 @@ async fn a_missing_release_is_unavailable_and_names_the_tag_and_repository() {
 
 #[tokio::test]
 async fn the_tag_template_derives_the_tag_from_the_plan_name() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let api = api_with(&dl, |_, _| Vec::new());
     let home = Home::new();
     let host = home.host(&api, "tag_template = \"release/{version}\"", "");
@@ -457,7 +340,7 @@ async fn an_exhausted_rate_limit_names_the_reset_time() {
 
 #[tokio::test]
 async fn a_release_without_the_wanted_asset_lists_the_assets_it_has() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let api = api_with(&dl, |api, dl| {
         vec![
             asset(
@@ -486,7 +369,7 @@ async fn a_release_without_the_wanted_asset_lists_the_assets_it_has() {
 
 #[tokio::test]
 async fn without_a_template_the_one_asset_for_the_platform_is_picked() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let digest = "ef".repeat(32);
     let d = digest.clone();
     let api = api_with(&dl, move |api, dl| {
@@ -519,13 +402,13 @@ async fn without_a_template_the_one_asset_for_the_platform_is_picked() {
     assert_eq!(artifacts[0].checksum.as_ref().unwrap().hex(), digest);
 }
 
-fn unchecked_assets(api: &Server, dl: &Server) -> Vec<serde_json::Value> {
+fn unchecked_assets(api: Origin, dl: Origin) -> Vec<serde_json::Value> {
     vec![asset(api, dl, 2, "chaind-2.0.1-linux-amd64.tar.gz", None)]
 }
 
 #[tokio::test]
 async fn an_asset_without_a_checksum_is_refused_unless_allowed() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let api = api_with(&dl, unchecked_assets);
     let home = Home::new();
 
@@ -555,7 +438,7 @@ async fn an_asset_without_a_checksum_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn the_supervisors_must_have_checksum_overrides_allow_missing_checksum() {
-    let dl = Server::start(|_| Reply::not_found());
+    let dl = Server::start(|_| not_found());
     let api = api_with(&dl, unchecked_assets);
     let home = Home::new();
     let mut config = settings(
@@ -613,7 +496,7 @@ async fn a_redirect_to_a_host_that_is_not_granted_is_refused_by_the_host() {
             // `localhost` is not declared by the plugin: the host must refuse it.
             Reply::redirect("http://localhost:9/elsewhere")
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
     let home = Home::new();
@@ -640,7 +523,7 @@ async fn endless_redirects_stop_after_five() {
 
 #[tokio::test]
 async fn bad_settings_are_one_clear_error_before_any_request() {
-    let api = Server::start(|_| Reply::not_found());
+    let api = Server::start(|_| not_found());
     let home = Home::new();
     for (config, expected) in [
         (
@@ -682,7 +565,7 @@ async fn the_token_is_added_by_the_host_for_the_api_host_only() {
     let home = Home::new();
     let rule = format!(
         "[[plugins.credentials]]\nhosts = [\"127.0.0.1:{}\"]\nbearer_env = \"WASMVISOR_TEST_GITHUB_TOKEN\"\n",
-        api.port
+        api.port()
     );
     let host = home.host(&api, TEMPLATE, &rule);
     let artifacts = resolve(&host, "v2.0.1").await.unwrap();
@@ -730,7 +613,7 @@ async fn the_resolved_asset_installs_end_to_end_through_the_download_redirect() 
         if req.path == "/blob/chaind.tar.gz" {
             Reply::bytes(archive.clone())
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
     let blob = storage.url("/blob/chaind.tar.gz");
@@ -772,25 +655,18 @@ async fn the_resolved_asset_installs_end_to_end_through_the_download_redirect() 
 fn private_api(
     storage: &Server,
     token: &'static str,
-    assets: impl Fn(&Server, &Server) -> Vec<serde_json::Value> + Send + Sync + 'static,
+    assets: impl Fn(Origin, Origin) -> Vec<serde_json::Value> + Send + Sync + 'static,
 ) -> Server {
     let port = Arc::new(Mutex::new(0u16));
     let cell = port.clone();
-    let storage_port = storage.port;
+    let storage = Origin::of(storage);
     let api = Server::start(move |req| {
-        let me = Server {
-            port: *cell.lock().unwrap(),
-            seen: Arc::default(),
-        };
-        let storage = Server {
-            port: storage_port,
-            seen: Arc::default(),
-        };
+        let me = Origin(*cell.lock().unwrap());
         if req.header("authorization") != Some(format!("Bearer {token}").as_str()) {
-            return Reply::not_found();
+            return not_found();
         }
         if req.path == RELEASE_PATH {
-            return Reply::json(200, release("v2.0.1", assets(&me, &storage)));
+            return Reply::json(200, release("v2.0.1", assets(me, storage)));
         }
         match req
             .path
@@ -800,10 +676,10 @@ fn private_api(
                 Reply::redirect(&storage.url(&format!("/signed/{id}?X-Amz-Signature=abc")))
             }
             Some(id) => Reply::json(200, serde_json::json!({"id": id, "name": "metadata"})),
-            None => Reply::not_found(),
+            None => not_found(),
         }
     });
-    *port.lock().unwrap() = api.port;
+    *port.lock().unwrap() = api.port();
     api
 }
 
@@ -818,7 +694,7 @@ async fn a_private_asset_installs_through_the_api_and_the_token_never_reaches_st
         if req.path.starts_with("/signed/2?") {
             Reply::bytes(archive.clone())
         } else {
-            Reply::not_found()
+            not_found()
         }
     });
     let here = Platform::current();
@@ -835,7 +711,7 @@ async fn a_private_asset_installs_through_the_api_and_the_token_never_reaches_st
     let home = Home::new();
     let rule = format!(
         "[[plugins.credentials]]\nhosts = [\"127.0.0.1:{}\"]\nbearer_env = \"WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN\"\n",
-        api.port
+        api.port()
     );
     let host = Arc::new(home.host(&api, &format!("{TEMPLATE}\nprivate = true"), &rule));
     let config = wasmvisor::config::Config::new(home.path(), "chaind");
@@ -887,7 +763,7 @@ async fn without_private_the_browser_url_of_a_private_asset_fails_to_download() 
     unsafe { std::env::set_var("WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN_2", TOKEN) };
     let archive = tarball();
     let digest = sha256_hex(&archive);
-    let storage = Server::start(|_| Reply::not_found());
+    let storage = Server::start(|_| not_found());
     let here = Platform::current();
     let name = format!("chaind-2.0.1-{}-{}.tar.gz", here.os, here.arch);
     let api = private_api(&storage, TOKEN, move |api, storage| {
@@ -902,7 +778,7 @@ async fn without_private_the_browser_url_of_a_private_asset_fails_to_download() 
     let home = Home::new();
     let rule = format!(
         "[[plugins.credentials]]\nhosts = [\"127.0.0.1:{}\"]\nbearer_env = \"WASMVISOR_TEST_GITHUB_PRIVATE_TOKEN_2\"\n",
-        api.port
+        api.port()
     );
     let host = Arc::new(home.host(&api, TEMPLATE, &rule));
     let config = wasmvisor::config::Config::new(home.path(), "chaind");

@@ -18,6 +18,7 @@
 //! directory. A failing test keeps its temporary directory (the path is printed):
 //! the captured stdout/stderr of every wasmvisor it ran are in `logs/`.
 
+pub mod api;
 pub mod archive;
 pub mod bins;
 pub mod chain;

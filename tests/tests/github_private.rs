@@ -6,87 +6,17 @@
 //! downloads the binary that way and the node runs v2 — and the storage host never
 //! sees the token.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use wasmvisor_e2e::api::{ApiServer, Reply};
 use wasmvisor_e2e::archive::{sha256_checksum, tar_gz};
 use wasmvisor_e2e::{Chain, TestHome};
 
 const TOKEN: &str = "ghp_e2e_private_token_31415926";
 const REPO: &str = "acme/chain";
 
-/// One request as received: path and headers (names in lower case).
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// status, extra headers, body.
-type Reply = (u16, Vec<(String, String)>, Vec<u8>);
-
-/// A loopback HTTP/1.1 server answering each request with `route`, recording what
-/// it received; one connection at a time, each closed after its answer.
-fn serve(route: impl Fn(&Seen) -> Reply + Send + 'static) -> (u16, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut data = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !data.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            }
-            let text = String::from_utf8_lossy(&data).into_owned();
-            let mut lines = text.split("\r\n");
-            let path = lines
-                .next()
-                .and_then(|l| l.split(' ').nth(1))
-                .unwrap_or("/")
-                .to_string();
-            let headers = lines
-                .take_while(|l| !l.is_empty())
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect();
-            let request = Seen { path, headers };
-            log.lock().expect("lock").push(request.clone());
-            let (status, extra, body) = route(&request);
-            let mut head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-                body.len()
-            );
-            for (k, v) in extra {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(&body);
-        }
-    });
-    (port, seen)
-}
-
 fn not_found() -> Reply {
-    (404, vec![], br#"{"message":"Not Found"}"#.to_vec())
+    Reply::json(404, serde_json::json!({"message": "Not Found"}))
 }
 
 /// Go's name of this machine's architecture.
@@ -105,17 +35,18 @@ fn an_upgrade_from_a_private_repository_succeeds_and_the_token_stays_with_the_ap
     let archive = tar_gz(&[("bin/fake-chaind", &v2, 0o755)]);
     let digest = sha256_checksum(&archive);
 
-    let (storage_port, storage_seen) = serve(move |req| {
+    let storage = ApiServer::start(move |req| {
         if req.path.starts_with("/signed/7?") {
-            (200, vec![], archive.clone())
+            Reply::bytes(archive.clone())
         } else {
             not_found()
         }
     });
+    let storage_port = storage.port();
     let api_port = Arc::new(Mutex::new(0u16));
     let cell = api_port.clone();
     let asset_name = format!("chaind-v2-linux-{}.tar.gz", arch());
-    let (port, api_seen) = serve(move |req| {
+    let api = ApiServer::start(move |req| {
         // A private repository does not exist for a caller without the token.
         if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
             return not_found();
@@ -131,17 +62,18 @@ fn an_upgrade_from_a_private_repository_succeeds_and_the_token_stays_with_the_ap
                     "digest": digest,
                 }],
             });
-            return (200, vec![], release.to_string().into_bytes());
+            return Reply::json(200, release);
         }
         if req.path == format!("/repos/{REPO}/releases/assets/7") {
             if req.header("accept") != Some("application/octet-stream") {
-                return (200, vec![], br#"{"id":7}"#.to_vec());
+                return Reply::json(200, serde_json::json!({"id": 7}));
             }
             let signed = format!("http://127.0.0.1:{storage_port}/signed/7?X-Amz-Signature=abc");
-            return (302, vec![("location".to_string(), signed)], Vec::new());
+            return Reply::redirect(&signed);
         }
         not_found()
     });
+    let port = api.port();
     *api_port.lock().expect("lock") = port;
 
     let config = home.scratch().join("wasmvisor.toml");
@@ -171,7 +103,7 @@ fn an_upgrade_from_a_private_repository_succeeds_and_the_token_stays_with_the_ap
     home.wait_for_blocks_by("v2", 6, &wv);
     home.assert_current("upgrades/v2");
 
-    let api_seen = api_seen.lock().expect("lock").clone();
+    let api_seen = api.seen();
     let download = api_seen
         .iter()
         .find(|r| r.path == format!("/repos/{REPO}/releases/assets/7"))
@@ -181,7 +113,7 @@ fn an_upgrade_from_a_private_repository_succeeds_and_the_token_stays_with_the_ap
         download.header("authorization"),
         Some(format!("Bearer {TOKEN}").as_str())
     );
-    let storage_seen = storage_seen.lock().expect("lock").clone();
+    let storage_seen = storage.seen();
     assert_eq!(
         storage_seen.len(),
         1,

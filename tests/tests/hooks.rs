@@ -5,13 +5,12 @@
 //! `detected` then `failed` with the reason — and the old binary stays current, the
 //! node stopped, the supervisor exited with an error.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmvisor_e2e::TestHome;
+use wasmvisor_e2e::api::{ApiServer, Reply};
 
 /// One POST the webhook sent, and whether the v2 node process existed when it came.
 struct Received {
@@ -30,53 +29,19 @@ fn process_running(exe: &Path) -> bool {
 }
 
 /// A loopback endpoint recording every request body, checking at arrival time
-/// whether the new binary already runs.
-fn start_endpoint(v2_exe: PathBuf) -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+/// whether the new binary already runs; answers 204.
+fn start_endpoint(v2_exe: PathBuf) -> (ApiServer, Arc<Mutex<Vec<Received>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let store = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let v2_running = process_running(&v2_exe);
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Headers, then the body by content-length.
-            while let Ok(n) = s.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        let body =
-                            String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                        store
-                            .lock()
-                            .expect("lock")
-                            .push(Received { body, v2_running });
-                        break;
-                    }
-                }
-            }
-            // It closes each connection, so it says so: a client must not reuse it.
-            let _ = s.write_all(
-                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        }
+    let endpoint = ApiServer::start(move |req| {
+        let v2_running = process_running(&v2_exe);
+        store.lock().expect("lock").push(Received {
+            body: req.body_text(),
+            v2_running,
+        });
+        Reply::empty(204)
     });
-    (port, seen)
+    (endpoint, seen)
 }
 
 use wasmvisor_e2e::archive::tar_gz;
@@ -132,7 +97,8 @@ fn run_with_webhook(home: &mut TestHome, port: u16, more: &str) -> Running {
 fn the_webhook_announces_detected_installed_then_switched_once_the_new_binary_runs() {
     let mut home = TestHome::with_v2_at(5);
     let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
-    let (port, seen) = start_endpoint(v2_exe);
+    let (endpoint, seen) = start_endpoint(v2_exe);
+    let port = endpoint.port();
     let wv = run_with_webhook(&mut home, port, "");
     home.wait_for_blocks_by("v2", 6, &wv);
     let seen = wait_for_bodies(&seen, 3);
@@ -220,7 +186,8 @@ fn assert_failed_with(
 fn a_missing_binary_is_announced_as_detected_then_failed_with_the_reason() {
     let mut home = TestHome::new(Chain::upgrade_at("v2", 5));
     let never = home.scratch().join("no-v2-binary");
-    let (port, seen) = start_endpoint(never);
+    let (endpoint, seen) = start_endpoint(never);
+    let port = endpoint.port();
     let wv = run_with_webhook(&mut home, port, "");
     assert_failed_upgrade(&home, wv, &seen, "missing");
 }
@@ -237,7 +204,8 @@ fn a_download_with_a_wrong_checksum_is_announced_as_detected_then_failed() {
     home.write_chain(&Chain::default().with_upgrade_info("v2", 5, &info));
     home.set_env("DAEMON_ALLOW_DOWNLOAD_BINARIES", "true");
     let never = home.scratch().join("no-v2-binary");
-    let (port, seen) = start_endpoint(never);
+    let (endpoint, seen) = start_endpoint(never);
+    let port = endpoint.port();
     let wv = run_with_webhook(&mut home, port, "");
     assert_failed_upgrade(&home, wv, &seen, "checksum");
     assert!(!server.requests().is_empty(), "the download was attempted");
@@ -247,7 +215,8 @@ fn a_download_with_a_wrong_checksum_is_announced_as_detected_then_failed() {
 fn a_hook_refusing_the_switch_is_announced_as_failed_with_its_reason() {
     let mut home = TestHome::with_v2_at(5);
     let v2_exe = home.home().join("cosmovisor/upgrades/v2/bin/fake-chaind");
-    let (port, seen) = start_endpoint(v2_exe.clone());
+    let (endpoint, seen) = start_endpoint(v2_exe.clone());
+    let port = endpoint.port();
     // Plugins load in name order: version-check refuses before the webhook's
     // pre-upgrade, so no binary-installed; failed still goes out.
     let refuse = "[plugins.version-check]\nbundled = \"version-check\"\n\

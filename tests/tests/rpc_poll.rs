@@ -8,14 +8,12 @@
 //! Every server reads the node's real height from its persisted state, so what the
 //! "chain" answers follows the node as a real API would.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::{Value, json};
+use wasmvisor_e2e::api::{ApiServer, Reply};
 use wasmvisor_e2e::archive::sha256_checksum;
 use wasmvisor_e2e::{Chain, Running, SETTLE, TIMEOUT, TestHome, assert_continued, wait_until};
 
@@ -30,36 +28,37 @@ struct Seen {
 
 type Handler = dyn Fn(&Seen) -> (u16, Vec<u8>) + Send + Sync;
 
-/// A loopback HTTP server answering every request through `handler`, one
-/// connection at a time, `Connection: close`; stopped on drop.
+/// A loopback API answering every request through `handler` with JSON, and
+/// recording each request with the node's height when it arrived.
 struct Api {
-    port: u16,
+    server: ApiServer,
     seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Api {
     fn start(data_dir: PathBuf, handler: Box<Handler>) -> Api {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().expect("bound address").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log, halt) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if halt.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok(stream) = stream {
-                    serve(stream, &data_dir, &*handler, &log);
-                }
+        let log = seen.clone();
+        let server = ApiServer::start(move |req| {
+            let seen = Seen {
+                method: req.method.clone(),
+                path: req.path.clone(),
+                body: req.body_text(),
+                node_height: node_height(&data_dir),
+            };
+            let (status, body) = handler(&seen);
+            log.lock().expect("lock").push(seen);
+            Reply {
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body,
             }
         });
-        Api { port, seen, stop }
+        Api { server, seen }
     }
 
     fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url("")
     }
 
     fn requests_to(&self, path: &str) -> Vec<Seen> {
@@ -71,58 +70,6 @@ impl Api {
             .cloned()
             .collect()
     }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn serve(stream: TcpStream, data_dir: &Path, handler: &Handler, log: &Mutex<Vec<Seen>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(clone) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(clone);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut words = request_line.split_whitespace();
-    let seen = Seen {
-        method: words.next().unwrap_or_default().to_owned(),
-        path: words.next().unwrap_or("/").to_owned(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        node_height: node_height(data_dir),
-    };
-    let (status, answer) = handler(&seen);
-    log.lock().expect("lock").push(seen);
-    let mut stream = stream;
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        answer.len()
-    );
-    let _ = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(&answer));
 }
 
 /// The height the node last committed, from its persisted state (0 before the first block).
